@@ -1,0 +1,3 @@
+from segtool.cli.app import main
+
+main()

@@ -1,0 +1,102 @@
+"""File conventions: ``-`` for stdin/stdout, no overwrite without --force, atomic writes.
+
+Every output goes to a temporary file in the target directory and is moved into place with
+``os.replace``, so an interrupted or failed command never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from segtool.core.errors import SegtoolError
+
+STDIO = "-"
+
+
+def is_stdio(path: str | os.PathLike | None) -> bool:
+    return path is not None and str(path) == STDIO
+
+
+def check_output(path: str | os.PathLike, force: bool) -> Path:
+    """Refuse to overwrite an existing file unless --force; make sure the folder can take it."""
+    out = Path(path)
+    if out.is_dir():
+        raise SegtoolError(f"{out}: is a directory, expected an output file path")
+    if out.exists() and not force:
+        raise SegtoolError(f"{out}: already exists (use --force to overwrite)")
+    parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise SegtoolError(f"{parent}: is not a directory")
+    return out
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", force: bool = False) -> Iterator[IO]:
+    """Open a temp file beside ``path``; on success move it over ``path``, on failure delete it."""
+    out = check_output(path, force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[IO], None], *, force: bool = False,
+                 binary: bool = True) -> None:
+    """Call ``writer(handle)`` into a temp file, then replace ``path`` (``-`` writes to stdout)."""
+    if is_stdio(path):
+        stream = sys.stdout.buffer if binary else sys.stdout
+        writer(stream)
+        stream.flush()
+        return
+    with atomic_open(path, "wb" if binary else "w", force=force) as handle:
+        writer(handle)
+
+
+def save_image(image, path: str | os.PathLike, *, force: bool = False, format: str | None = None) -> None:
+    """Save a PIL image atomically (``-`` = PNG on stdout)."""
+    fmt = format or ("PNG" if is_stdio(path) else None)
+    if fmt is None:
+        ext = Path(path).suffix.lower()
+        fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP",
+               ".tif": "TIFF", ".tiff": "TIFF"}.get(ext, "PNG")
+    atomic_write(path, lambda handle: image.save(handle, format=fmt), force=force)
+
+
+def iter_input_paths(inputs: Iterable[str], extensions: Iterable[str] | None = None,
+                     stdin: IO[str] | None = None) -> Iterator[Path]:
+    """Expand inputs: files as given, directories to their (sorted) files, ``-`` to stdin lines."""
+    exts = {e.lower() for e in extensions} if extensions else None
+    for item in inputs:
+        if is_stdio(item):
+            for line in (stdin or sys.stdin):
+                line = line.strip()
+                if line:
+                    yield Path(line)
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and (exts is None or p.suffix.lower() in exts))
+            if not found:
+                raise SegtoolError(f"{path}: directory holds no input files")
+            yield from found
+        elif path.exists():
+            yield path
+        else:
+            raise SegtoolError(f"{path}: no such file or directory")

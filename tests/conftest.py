@@ -1,0 +1,44 @@
+"""Shared test helpers: a CLI runner with separate stdout/stderr and the real-data fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from segtool.cli.app import app
+from segtool.core.console import set_quiet
+
+
+@pytest.fixture
+def cli():
+    """``cli(*args, input=None)`` runs segtool in-process and returns click's Result."""
+    runner = CliRunner()
+
+    def invoke(*args, input=None, env=None):
+        set_quiet(False)
+        return runner.invoke(app, [str(a) for a in args], input=input, env=env)
+
+    return invoke
+
+
+def _fixtures_root() -> Path | None:
+    env = os.environ.get("SEGTOOL_FIXTURES")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve().parent.parent
+    candidates.append(here.parent / "shared" / "fixtures")
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    """The real VOC/CamVid samples in ../shared/fixtures; the test is skipped when absent."""
+    root = _fixtures_root()
+    if root is None:
+        pytest.skip("real-data fixtures not found (../shared/fixtures or $SEGTOOL_FIXTURES)")
+    return root
