@@ -1,0 +1,143 @@
+"""Training checkpoints: tensors and plain types only, written atomically, loaded with weights_only.
+
+A checkpoint is one dict (see ``build_checkpoint``): the model's state_dict, optimizer, scheduler
+and AMP-scaler states, progress counters (``epoch`` = completed epochs, ``step`` = optimizer steps,
+``epoch_step`` = steps already done inside an unfinished epoch), the RNG states as tensors, the
+config as a plain dict, and what a later ``evaluate`` / ``predict`` needs to read it on its own:
+model name, class count, class names and palette colours, segtool version.
+
+Saving goes to a temp file in the same folder, then ``os.replace``: a kill during a save leaves
+the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from segtool import __version__
+from segtool.core.errors import SegtoolError
+
+FORMAT = "segtool-checkpoint"
+FORMAT_VERSION = 1
+
+
+# -- RNG states as tensors (so weights_only=True can load them) ------------------------------------
+
+def capture_rng_state() -> dict:
+    np_state = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64),
+                   "gauss_next": py_gauss},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy_state = state["numpy"]
+    np.random.set_state(("MT19937", numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
+                         numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
+    python_state = state["python"]
+    random.setstate((python_state["version"], tuple(python_state["internal"].tolist()),
+                     python_state["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# -- building, saving, loading ---------------------------------------------------------------------
+
+def build_checkpoint(*, model_state: dict, model_name: str, num_classes: int, class_names, palette_colors,
+                     config: dict, epoch: int, step: int, epoch_step: int = 0, optimizer=None, scheduler=None,
+                     scaler=None, best: dict | None = None, metrics: dict | None = None,
+                     ignore_color=None) -> dict:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "segtool_version": __version__,
+        "model_name": model_name,
+        "num_classes": int(num_classes),
+        "class_names": [str(n) for n in class_names],
+        "palette": [[int(v) for v in color] for color in palette_colors],
+        "ignore_color": [int(v) for v in ignore_color] if ignore_color is not None else None,
+        "config": config,
+        "model": model_state,
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+        "epoch": int(epoch),
+        "step": int(step),
+        "epoch_step": int(epoch_step),
+        "best": dict(best or {}),
+        "metrics": dict(metrics or {}),
+        "rng": capture_rng_state(),
+    }
+
+
+def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
+    """torch.save into a temp file beside ``path``, fsync, then os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(checkpoint, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load with ``weights_only=True``; a missing, truncated or foreign file is a SegtoolError."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "last.pt"
+        if not candidate.is_file():
+            raise SegtoolError(f"{path}: is a directory without last.pt; give the checkpoint file")
+        path = candidate
+    if not path.is_file():
+        raise SegtoolError(f"{path}: checkpoint not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise SegtoolError(f"{path}: cannot read checkpoint (truncated or corrupt?): {reason}") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise SegtoolError(f"{path}: not a segtool training checkpoint (no '{FORMAT}' marker)")
+    if int(checkpoint.get("format_version", 0)) > FORMAT_VERSION:
+        raise SegtoolError(f"{path}: checkpoint format {checkpoint['format_version']} is newer than this "
+                           f"segtool ({__version__}) can read")
+    checkpoint["path"] = str(path)
+    return checkpoint
+
+
+def check_compatible(checkpoint: dict, model_name: str, num_classes: int) -> None:
+    """Refuse a checkpoint of another model or class count, naming both sides."""
+    source = checkpoint.get("path", "checkpoint")
+    if checkpoint["model_name"] != model_name:
+        raise SegtoolError(f"{source}: checkpoint is for model {checkpoint['model_name']!r}, "
+                           f"but this run uses {model_name!r}")
+    if int(checkpoint["num_classes"]) != int(num_classes):
+        raise SegtoolError(f"{source}: checkpoint has {checkpoint['num_classes']} classes, "
+                           f"but this run has {num_classes}")

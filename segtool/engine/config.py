@@ -1,0 +1,294 @@
+"""Training configuration: one dataclass, filled in layers, each value remembering where it came from.
+
+Layers, later ones win: built-in defaults < the model's original recipe < the demo preset (only
+when training falls back to the built-in demo set) < ``--config FILE.yaml`` < command-line options.
+``to_yaml`` prints the result with the source of every value that is not a plain default, so
+``--print-config`` shows exactly what the recipe and the demo preset changed, and its output is a
+valid ``--config`` file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segtool.core.errors import SegtoolError
+
+FORMATS = ("auto", "voc", "camvid", "folder", "demo")
+OPTIMIZERS = ("sgd", "adamw")
+SMALL_IMAGES = ("pad", "drop")
+
+# The built-in demo set (fallback when no --data is given and no VOC is found) and the preset that
+# makes `segtool train fcn8` on it finish in minutes on 2 CPU cores. Measured: benchmarks/train.py.
+DEMO_DATA = {"train": 240, "val": 60, "size": 64, "classes": 4, "seed": 0}
+DEMO_PRESET: dict[str, Any] = {
+    "crop": [64, 64],
+    "batch_size": 8,
+    "epochs": 8,
+    "val_batch_size": 20,
+    "schedule_options": {"max_lr": 0.1, "div_factor": 25.0, "final_div_factor": 1e4, "pct_start": 0.3,
+                         "cycle_momentum": True},
+    "pretrained": False,
+}
+
+
+@dataclass
+class TrainConfig:
+    """Every option of `segtool train`; YAML keys are these names (dashes also accepted)."""
+
+    model: str = "fcn8"
+    # -- data
+    data: str | None = None
+    format: str = "auto"
+    split: str = "train"
+    val_split: str = "val"
+    num_classes: int | None = None
+    palette: str | None = None
+    crop: list[int] = field(default_factory=lambda: [224, 224])
+    small_images: str = "pad"
+    normalize: str | None = None
+    hflip: bool = True
+    vflip: bool = False
+    scale: list[float] | None = None
+    rotation: float = 0.0
+    color_jitter: float = 0.0
+    workers: int | None = None
+    val_batch_size: int | None = None
+    # -- optimisation
+    epochs: int = 10
+    max_steps: int | None = None
+    batch_size: int = 8
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "poly"
+    schedule_options: dict = field(default_factory=dict)
+    loss: str = "ce"
+    class_weights: str = "none"
+    aux_weight: float = 0.2
+    head_lr_mult: float = 1.0
+    pretrained: bool = False
+    backbone_weights: str | None = None
+    model_options: dict = field(default_factory=dict)
+    # -- speed and reproducibility
+    device: str = "auto"
+    threads: int | None = None
+    amp: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    sync_bn: bool = False
+    dist_timeout: int = 600
+    # -- output
+    save_every: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+# -- value parsing ----------------------------------------------------------------------------------
+
+def parse_crop(value: Any) -> list[int]:
+    """224, "224", "320x480", [320, 480] -> [h, w]."""
+    if isinstance(value, (list, tuple)):
+        parts = list(value)
+    elif isinstance(value, int):
+        parts = [value, value]
+    else:
+        parts = re.split(r"[x,* ]+", str(value).strip().lower())
+        if len(parts) == 1:
+            parts = parts * 2
+    try:
+        h, w = (int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise SegtoolError(f"crop {value!r}: expected N or HxW (e.g. 224 or 320x480)") from None
+    if h < 1 or w < 1:
+        raise SegtoolError(f"crop {value!r}: sides must be positive")
+    return [h, w]
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a YAML / CLI value into the field's type; None keeps optional fields unset."""
+    if name == "crop":
+        return parse_crop(value)
+    default = FIELDS[name].default
+    annotation = str(FIELDS[name].type)
+    if value is None:
+        if "None" in annotation:
+            return None
+        raise SegtoolError(f"{name}: a value is required")
+    try:
+        if name == "scale":
+            low, high = (float(v) for v in (value if isinstance(value, (list, tuple)) else str(value).split(",")))
+            return [low, high]
+        if annotation.startswith("dict"):
+            if not isinstance(value, dict):
+                raise TypeError
+            return dict(value)
+        if annotation.startswith("bool") or isinstance(default, bool):
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+                    raise ValueError
+                return lowered in ("true", "yes", "1", "on")
+            return bool(value)
+        if annotation.startswith("int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if annotation.startswith("float"):
+            return float(value)
+        if annotation.startswith("str"):
+            return str(value)
+    except (TypeError, ValueError):
+        raise SegtoolError(f"{name}: invalid value {value!r} (expected {annotation})") from None
+    return value
+
+
+def normalise_keys(values: dict, source: str) -> dict:
+    """Accept dashes for underscores; unknown keys are an error naming the valid ones."""
+    out = {}
+    for key, value in values.items():
+        name = str(key).replace("-", "_")
+        if name not in FIELDS:
+            raise SegtoolError(f"{source}: unknown option {key!r}; valid keys: {', '.join(FIELDS)}")
+        out[name] = _coerce(name, value)
+    return out
+
+
+def load_yaml_config(path: str | Path) -> dict:
+    """A --config file: a YAML mapping of option names to values."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SegtoolError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SegtoolError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise SegtoolError(f"{path}: not valid YAML{where}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise SegtoolError(f"{path}: expected a mapping of option: value")
+    return normalise_keys(values, str(path))
+
+
+# -- layering ---------------------------------------------------------------------------------------
+
+@dataclass
+class ResolvedConfig:
+    """The final config, where each value came from, and what the demo preset replaced."""
+
+    config: TrainConfig
+    sources: dict[str, str]
+    demo: bool = False
+    demo_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+def recipe_values(model_info) -> dict:
+    """The recipe fields of a model (``ModelInfo.recipe``) that are TrainConfig options."""
+    recipe = dict(getattr(model_info, "recipe", None) or {})
+    values = {k: v for k, v in recipe.items() if k in FIELDS}
+    normalization = getattr(model_info, "normalization", None)
+    values["normalize"] = normalization
+    return {k: _coerce(k, v) for k, v in values.items()}
+
+
+def resolve_config(model: str, model_info, file_values: dict | None = None, cli_values: dict | None = None,
+                   *, use_demo: bool = False, base: dict | None = None) -> ResolvedConfig:
+    """Layer defaults < recipe (or ``base``, e.g. a resumed run's config) < demo < file < command line."""
+    values = TrainConfig().to_dict()
+    sources = dict.fromkeys(values, "default")
+    values["model"], sources["model"] = model, "command line"
+
+    def overlay(layer: dict, source: str) -> None:
+        for key, value in layer.items():
+            values[key] = value
+            sources[key] = source
+
+    if base is not None:
+        overlay({k: v for k, v in base.items() if k in FIELDS and k != "model"}, "resumed run")
+    else:
+        overlay(recipe_values(model_info), "recipe")
+    demo_changes = {}
+    if use_demo:
+        for key, value in DEMO_PRESET.items():
+            value = _coerce(key, value)
+            if values[key] != value:
+                demo_changes[key] = (values[key], value)
+        overlay({k: _coerce(k, v) for k, v in DEMO_PRESET.items()}, "demo preset")
+        overlay({"format": "demo"}, "demo preset")
+    overlay(file_values or {}, "config file")
+    overlay({k: v for k, v in (cli_values or {}).items() if v is not None}, "command line")
+    config = TrainConfig(**values)
+    validate(config)
+    return ResolvedConfig(config, sources, use_demo, demo_changes)
+
+
+def validate(config: TrainConfig) -> None:
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise SegtoolError(message)
+
+    need(config.format in FORMATS, f"format {config.format!r}: expected one of {', '.join(FORMATS)}")
+    need(config.optimizer in OPTIMIZERS, f"optimizer {config.optimizer!r}: expected sgd or adamw")
+    need(config.small_images in SMALL_IMAGES, f"small_images {config.small_images!r}: expected pad or drop")
+    need(config.loss in ("ce", "bce"), f"loss {config.loss!r}: expected ce or bce")
+    need(config.epochs >= 1, f"epochs must be at least 1, got {config.epochs}")
+    need(config.max_steps is None or config.max_steps >= 1, "max_steps must be at least 1")
+    need(config.batch_size >= 1, f"batch_size must be at least 1, got {config.batch_size}")
+    need(config.lr > 0, f"lr must be positive, got {config.lr}")
+    need(config.weight_decay >= 0, "weight_decay must be >= 0")
+    need(config.aux_weight >= 0, "aux_weight must be >= 0")
+    need(config.head_lr_mult > 0, "head_lr_mult must be positive")
+    need(config.save_every >= 0, "save_every must be >= 0")
+    need(config.workers is None or config.workers >= 0, "workers must be >= 0")
+    need(config.num_classes is None or config.num_classes >= 1, "num_classes must be at least 1")
+    need(config.normalize in (None, "imagenet"), f"normalize {config.normalize!r}: expected imagenet or null")
+    from segtool.engine.schedules import schedule_options
+
+    schedule_options(config.schedule, config.schedule_options)
+
+
+# -- printing ---------------------------------------------------------------------------------------
+
+def _yaml_value(value: Any) -> str:
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
+    return text[:-4].strip() if text.endswith("\n...") else text.removesuffix("...").strip()
+
+
+def to_yaml(resolved: ResolvedConfig, header: str | None = None) -> str:
+    """The config as YAML, one key per line, with where each non-default value came from."""
+    lines = [f"# {line}" if line else "#" for line in (header or "").splitlines()]
+    if resolved.demo and resolved.demo_changes:
+        lines.append("# demo preset (no --data and no VOC found) changed: " + ", ".join(
+            f"{k} {_yaml_value(old)} -> {_yaml_value(new)}" for k, (old, new) in resolved.demo_changes.items()))
+    for key, value in resolved.config.to_dict().items():
+        source = resolved.sources.get(key, "default")
+        note = f"  # {source}" if source != "default" else ""
+        if key in resolved.demo_changes:
+            note = f"  # demo preset (recipe: {_yaml_value(resolved.demo_changes[key][0])})"
+        lines.append(f"{key}: {_yaml_value(value)}{note}")
+    return "\n".join(lines) + "\n"
+
+
+def plain_config(config: TrainConfig) -> dict:
+    """A plain dict for checkpoints and config.yaml."""
+    return config.to_dict()
