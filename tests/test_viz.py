@@ -11,7 +11,7 @@ from segtool.data.palettes import get_palette, parse_palette_csv
 from segtool.viz.confusion import EMPTY_ROW, confusion_layout, render_confusion
 from segtool.viz.grid import GAP, CompareSample, render_compare_grid, sample_scores
 from segtool.viz.legend import count_labels, legend_entries, render_legend
-from segtool.viz.mask_view import compose_mask_picture, match_mask_size
+from segtool.viz.mask_view import compose_mask_picture, mark_void, match_mask_size
 from segtool.viz.overlay import (
     WARNING_COLOR,
     blend_overlay,
@@ -107,6 +107,12 @@ def test_mask_picture_with_legend_and_unknown_values():
     assert [e.name for e in pic.entries] == ["red", "green", "outside palette"]
     assert pic.image.width >= 2 and pic.image.height > 2  # the strip sits under the 2x2 mask
     assert tuple(np.asarray(pic.image)[1, 0]) == WARNING_COLOR
+
+
+def test_mark_void_maps_a_dataset_void_value_to_255():
+    labels = np.array([[0, 11], [3, 11]], dtype=np.uint8)
+    assert mark_void(labels, 11).tolist() == [[0, 255], [3, 255]]
+    assert mark_void(labels, 255) is labels
 
 
 def test_mask_is_resized_with_nearest_neighbour_only_when_asked():

@@ -224,3 +224,14 @@ def test_show_mask_on_real_voc_mask(cli, fixtures_dir, tmp_path):
     present = {VOC.names[v] for v in np.unique(labels) if v < 21}
     assert all(name in term.stdout for name in present)
     assert not any(name in term.stdout for name in set(VOC.names) - present)
+
+
+def test_segnet_camvid_void_value(cli, fixtures_dir, tmp_path):
+    root = fixtures_dir / "camvid-segnet11-mini"
+    mask, image = root / "trainannot" / "0001TP_006690.png", root / "train" / "0001TP_006690.png"
+    plain = cli("show-mask", mask, "--palette", "camvid11", "--term", "--legend")
+    assert "--void-value 11" in " ".join(plain.stderr.split())  # 11 is SegNet's void: say how to fix
+    fixed = cli("show-mask", mask, "--image", image, "--palette", "camvid11", "--void-value", "11",
+                "--term", "--legend")
+    assert fixed.exit_code == 0 and "warning" not in fixed.stderr
+    assert "void" in fixed.stdout and "outside palette" not in fixed.stdout

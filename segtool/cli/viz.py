@@ -16,6 +16,9 @@ app = typer.Typer()
 
 PaletteOpt = Annotated[str, typer.Option(
     "--palette", "-p", help="Class names and colours: voc, camvid32, camvid11, cityscapes, or a CSV/YAML file.")]
+VoidValueOpt = Annotated[int, typer.Option(
+    "--void-value", min=0, max=255, metavar="N",
+    help="Mask value that means void, shown as 255 (SegNet's CamVid masks use 11).")]
 ResizeOpt = Annotated[bool, typer.Option(
     "--resize", help="Scale a mask whose size differs from its image to the image (nearest neighbour).")]
 
@@ -73,6 +76,7 @@ def show_mask(
         "--ignore-color", metavar="R,G,B",
         help="Colour for void (255) pixels; over an image they are left untouched without it.")] = None,
     resize: ResizeOpt = False,
+    void_value: VoidValueOpt = 255,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", metavar="OUT.png|-", help="Picture to write (- = PNG on stdout).")] = None,
     term: Annotated[bool, typer.Option(
@@ -94,10 +98,10 @@ def show_mask(
     from segtool.data.images import read_image
     from segtool.data.masks import read_index_mask
     from segtool.data.palettes import get_palette
-    from segtool.viz.mask_view import compose_mask_picture, match_mask_size
+    from segtool.viz.mask_view import compose_mask_picture, mark_void, match_mask_size
 
     pal = get_palette(palette)
-    labels = read_index_mask(mask)
+    labels = mark_void(read_index_mask(mask), void_value, pal.ignore_index)
     pixels = None
     if image is not None:
         pixels = read_image(image)
@@ -106,8 +110,10 @@ def show_mask(
                                    outline=outline, legend=legend)
     if picture.unknown:
         values = ", ".join(str(v) for v in sorted(picture.unknown)[:8]) + (", ..." if len(picture.unknown) > 8 else "")
+        hint = (f" (if {pal.num_classes} marks void in these masks, add --void-value {pal.num_classes})"
+                if pal.num_classes in picture.unknown else "")
         warn(f"{mask}: {picture.unknown_pixels} pixels hold values outside the {pal.name} palette "
-             f"(0..{pal.num_classes - 1}, {pal.ignore_index} = void): {values}; shown in magenta")
+             f"(0..{pal.num_classes - 1}, {pal.ignore_index} = void): {values}; shown in magenta{hint}")
     if output is not None:
         from segtool.core.io import save_image
 
@@ -143,6 +149,7 @@ def compare(
         "--titles", help="Column headers, and per row the name, pixel accuracy and mIoU.")] = False,
     palette: PaletteOpt = "voc",
     resize: ResizeOpt = False,
+    void_value: VoidValueOpt = 255,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -164,14 +171,15 @@ def compare(
     from segtool.data.masks import read_index_mask
     from segtool.data.palettes import get_palette
     from segtool.viz.grid import CompareSample, render_compare_grid
-    from segtool.viz.mask_view import match_mask_size
+    from segtool.viz.mask_view import mark_void, match_mask_size
 
     pal = get_palette(palette)
 
     def load_mask(paths: list[Path], i: int, pixels, image_path: Path):
         if not paths:
             return None
-        return match_mask_size(read_index_mask(paths[i]), pixels.shape, resize=resize,
+        labels = mark_void(read_index_mask(paths[i]), void_value, pal.ignore_index)
+        return match_mask_size(labels, pixels.shape, resize=resize,
                                mask_name=str(paths[i]), image_name=str(image_path))
 
     samples = []

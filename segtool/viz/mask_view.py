@@ -25,6 +25,13 @@ class MaskPicture:
         return sum(self.unknown.values())
 
 
+def mark_void(labels: np.ndarray, void_value: int, ignore_index: int = 255) -> np.ndarray:
+    """``labels`` with ``void_value`` replaced by the ignore index (datasets differ in their void)."""
+    if void_value == ignore_index:
+        return labels
+    return np.where(labels == void_value, np.asarray(ignore_index, dtype=labels.dtype), labels)
+
+
 def match_mask_size(labels: np.ndarray, image_shape: tuple[int, ...], *, resize: bool = False,
                     mask_name: str = "mask", image_name: str = "image") -> np.ndarray:
     """``labels`` at the image's H x W: unchanged, resized with nearest neighbour, or an error."""
