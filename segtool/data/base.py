@@ -1,0 +1,136 @@
+"""``SegmentationDataset``: (image, mask) pairs read from files, checked, optionally transformed.
+
+Every dataset format (VOC, CamVid, folder, demo) is this class with a different list of file pairs
+and a different way of turning a mask file into labels. Problems with a sample (unreadable file,
+image/mask size mismatch, label values outside the palette) raise a SegtoolError naming the file
+when that sample is read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from segtool.core.errors import SegtoolError
+from segtool.data.images import image_size, open_image, read_image
+from segtool.data.masks import ColorToLabel, index_array, read_label_mask
+from segtool.data.palettes import IGNORE_INDEX, Palette
+
+SMALL_IMAGE_POLICIES = ("pad", "drop")
+
+
+class MaskDecoder:
+    """Turns a mask file into H x W uint8 labels (0..num_classes-1, 255 = ignore).
+
+    ``value_map`` is a 256-entry table applied to stored values (e.g. CamVid SegNet's 11 -> 255);
+    colour masks go through the palette; ``binary`` maps 0/255 or 0/1 masks to {0, 1}.
+    """
+
+    def __init__(self, palette: Palette, *, value_map: np.ndarray | None = None, binary: bool = False,
+                 unknown: str = "ignore"):
+        self.palette = palette
+        self.value_map = value_map
+        self.binary = binary
+        self.unknown = unknown
+        self._converter: ColorToLabel | None = None  # built on first colour mask (a few hundred bytes)
+
+    def __call__(self, path: Path) -> np.ndarray:
+        if self.binary:
+            return binary_labels(path)
+        if self._converter is None:
+            self._converter = ColorToLabel(self.palette)
+        labels = read_label_mask(path, self.palette, unknown=self.unknown, converter=self._converter).labels
+        if self.value_map is not None:
+            labels = self.value_map[labels]
+        return labels
+
+
+def binary_labels(path: Path) -> np.ndarray:
+    """{0, 1} labels of a binary mask: 0/1 (255 kept as ignore) or 0/255 (threshold at 128)."""
+    img = open_image(path)
+    if img.mode not in ("P", "L", "1") and not img.mode.startswith("I"):
+        img = img.convert("L")  # white-on-black masks saved as RGB
+    values = index_array(img, path)
+    present = np.bincount(values.reshape(-1), minlength=256) > 0
+    if present[1] and not present[2:IGNORE_INDEX].any():
+        return values  # 0/1 mask, possibly with a 255 ignore band
+    return (values >= 128).astype(np.uint8)
+
+
+class SegmentationDataset(Dataset):
+    """A list of (image file, mask file) pairs with a palette; see the module docstring."""
+
+    def __init__(self, samples: Sequence[tuple[Path, Path]], palette: Palette, *,
+                 decoder: Callable[[Path], np.ndarray] | None = None, transforms=None, name: str = "dataset"):
+        self.samples = [(Path(i), Path(m)) for i, m in samples]
+        self.palette = palette
+        self.decoder = decoder or MaskDecoder(palette)
+        self.transforms = transforms
+        self.name = name
+
+    @property
+    def num_classes(self) -> int:
+        return self.palette.num_classes
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.palette.names)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def sample_paths(self, index: int) -> tuple[Path, Path]:
+        return self.samples[index]
+
+    def read_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(H x W x 3 uint8 image, H x W uint8 labels), checked for size and label range."""
+        image_path, mask_path = self.samples[index]
+        image = read_image(image_path)
+        labels = self.decoder(mask_path)
+        if image.shape[:2] != labels.shape:
+            raise SegtoolError(f"{mask_path}: mask is {labels.shape[1]}x{labels.shape[0]} but image "
+                               f"{image_path} is {image.shape[1]}x{image.shape[0]} (WxH)")
+        check_label_range(labels, self.num_classes, mask_path)
+        return image, labels
+
+    def __getitem__(self, index: int):
+        image, labels = self.read_sample(index)
+        if self.transforms is None:
+            image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255)
+            return image_t, torch.from_numpy(labels.astype(np.int64))
+        from torchvision import tv_tensors
+
+        image_t = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))))
+        mask_t = tv_tensors.Mask(torch.from_numpy(np.array(labels, dtype=np.uint8)))
+        return self.transforms(image_t, mask_t)
+
+    def drop_smaller_than(self, crop: tuple[int, int]) -> int:
+        """Keep only samples at least ``crop`` (height, width); sizes come from image headers."""
+        height, width = crop
+        kept = []
+        for image_path, mask_path in self.samples:
+            w, h = image_size(image_path)
+            if h >= height and w >= width:
+                kept.append((image_path, mask_path))
+        dropped = len(self.samples) - len(kept)
+        self.samples = kept
+        return dropped
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.name!r}, {len(self)} samples, {self.num_classes} classes, "
+                f"palette={self.palette.name!r})")
+
+
+def check_label_range(labels: np.ndarray, num_classes: int, source: str | os.PathLike) -> None:
+    """Raise if a label is >= num_classes and not the ignore value 255."""
+    if labels.size == 0 or int(labels.max()) < num_classes:
+        return
+    bad = labels[(labels >= num_classes) & (labels != IGNORE_INDEX)]
+    if bad.size:
+        raise SegtoolError(f"{source}: mask holds label {int(bad.max())} but the dataset has {num_classes} "
+                           f"classes (0..{num_classes - 1}, 255 = ignore); {bad.size} such pixels")
