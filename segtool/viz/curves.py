@@ -17,6 +17,7 @@ from rich.table import Table
 
 from segtool.core.console import warn
 from segtool.core.errors import SegtoolError
+from segtool.core.io import save_image
 from segtool.viz.terminal import sparkline
 
 METRICS_FILE = "metrics.jsonl"
@@ -77,9 +78,9 @@ def _number(value) -> float | None:
 def x_axis(records: list[dict]) -> tuple[str, list[float]]:
     """The x axis: epoch when records have one, else step, else the record number."""
     for key in ("epoch", "step"):
-        if any(_number(r.get(key)) is not None for r in records):
-            return key, [_number(r.get(key)) if _number(r.get(key)) is not None else math.nan
-                         for r in records]
+        values = [_number(r.get(key)) for r in records]
+        if any(v is not None for v in values):
+            return key, [math.nan if v is None else v for v in values]
     return "record", [float(i + 1) for i in range(len(records))]
 
 
@@ -142,8 +143,6 @@ def render_curves(records: list[dict], size: tuple[int, int] = (1200, 800), titl
 def plot_curves(records: list[dict], out_path: str | os.PathLike, size: tuple[int, int] = (1200, 800), *,
                 force: bool = False, title: str = "") -> None:
     """Write the curves picture as a PNG of exactly ``size`` pixels (``-`` = stdout)."""
-    from segtool.core.io import save_image
-
     save_image(render_curves(records, size, title), out_path, force=force, format="PNG")
 
 
