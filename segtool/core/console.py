@@ -39,7 +39,7 @@ def notice(message: str) -> None:
 
 def warn(message: str) -> None:
     """A warning on stderr; shown even with --quiet because it may change how output is read."""
-    console.print(f"warning: {message}", style="yellow", markup=False)
+    console.print(f"warning: {message}", style="yellow", markup=False, soft_wrap=True)
 
 
 def print_error(message: str) -> None:

@@ -23,11 +23,18 @@ def is_stdio(path: str | os.PathLike | None) -> bool:
     return path is not None and str(path) == STDIO
 
 
+def is_special_file(path: Path) -> bool:
+    """Devices and FIFOs (/dev/null, /dev/stdout, named pipes): written in place, never replaced."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def check_output(path: str | os.PathLike, force: bool) -> Path:
     """Refuse to overwrite an existing file unless --force; make sure the folder can take it."""
     out = Path(path)
     if out.is_dir():
         raise SegtoolError(f"{out}: is a directory, expected an output file path")
+    if is_special_file(out):
+        return out
     if out.exists() and not force:
         raise SegtoolError(f"{out}: already exists (use --force to overwrite)")
     parent = out.parent if str(out.parent) else Path(".")
@@ -40,6 +47,11 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
 def atomic_open(path: str | os.PathLike, mode: str = "wb", force: bool = False) -> Iterator[IO]:
     """Open a temp file beside ``path``; on success move it over ``path``, on failure delete it."""
     out = check_output(path, force)
+    if is_special_file(out):
+        # os.replace would swap a device node for a regular file (as root, even /dev/null).
+        with open(out, mode) as handle:
+            yield handle
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
