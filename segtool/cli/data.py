@@ -1,7 +1,196 @@
-"""Command group (filled in by its issue)."""
+"""`segtool palette | colormap2label | label2color | voc-stats | make-demo-data`: datasets and labels.
+
+No tensors here (numpy and PIL, multiprocessing for voc-stats), so no device options.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from segtool.cli.options import Force, Json, Quiet
+
 app = typer.Typer()
+
+PaletteOpt = Annotated[str, typer.Option(
+    "--palette", "-p", help="Class names and colours: voc, camvid32, camvid11, cityscapes, or a CSV/YAML file.")]
+InputsArg = Annotated[list[str], typer.Argument(
+    help="Mask files, directories (every image inside), or - to read paths from stdin, one per line.",
+    show_default=False)]
+OutputOpt = Annotated[str | None, typer.Option(
+    "--output", "-o", metavar="OUT.png|-", help="Output file for a single input (- = PNG on stdout).")]
+OutDirOpt = Annotated[str | None, typer.Option(
+    "--out-dir", "-d", metavar="DIR", help="Write <stem>.png for every input into DIR.")]
+UNKNOWN_CHOICES = ("ignore", "error")
+FORMATS = ("voc", "camvid", "folder")
+
+
+def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise typer.BadParameter(f"expected one of {', '.join(choices)}, got {value!r}", param_hint=option)
+    return value
+
+
+def _plan(inputs: list[str], output: str | None, out_dir: str | None, force: bool):
+    if (output is None) == (out_dir is None):
+        raise typer.BadParameter("give exactly one of -o/--output or --out-dir", param_hint="--output")
+    from segtool.core.io import iter_input_paths
+    from segtool.data.convert import plan_outputs
+    from segtool.data.images import IMAGE_EXTENSIONS
+
+    return plan_outputs(iter_input_paths(inputs, IMAGE_EXTENSIONS), output, out_dir, force)
+
+
+def _run_batch(plan, convert, description: str):
+    from segtool.core.console import progress
+
+    with progress() as bar:
+        task = bar.add_task(description, total=len(plan))
+        return convert(on_done=lambda: bar.advance(task))
+
+
+def _report(reports, palette_name: str, json_out: bool, what: str) -> None:
+    from segtool.core.console import emit_json, notice, warn
+
+    pixels = sum(r.pixels for r in reports)
+    unknown = sum(r.unknown_pixels for r in reports)
+    snapped = sum(r.snapped_pixels for r in reports)
+    for r in reports:
+        if r.unknown_pixels:
+            warn(f"{r.input}: {r.unknown_pixels} of {r.pixels} pixels have {what} not in palette "
+                 f"{palette_name}")
+    notice(f"{len(reports)} files, {pixels} pixels, {unknown} with {what} not in palette {palette_name}"
+           + (f", {snapped} snapped by --tolerance" if snapped else ""))
+    if json_out:
+        emit_json({"palette": palette_name, "files": [r.to_dict() for r in reports],
+                   "total": {"files": len(reports), "pixels": pixels, "unknown_pixels": unknown,
+                             "snapped_pixels": snapped}})
+
+
+@app.command("palette")
+def palette_cmd(
+    name: Annotated[str | None, typer.Argument(
+        metavar="[NAME|FILE]", help="voc, camvid32, camvid11, cityscapes or a CSV/YAML palette file; "
+        "omitted: list the built-in palettes.")] = None,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Print a palette: index, name and colour of every class (with swatches on a terminal)."""
+    from segtool.core.console import emit_json, emit_line, set_quiet
+    from segtool.data.palettes import get_palette, list_palettes
+
+    set_quiet(quiet)
+    if name is None:
+        summary = [{"name": n, "num_classes": get_palette(n).num_classes} for n in list_palettes()]
+        if json_out:
+            emit_json({"palettes": summary})
+        else:
+            for item in summary:
+                emit_line(f"{item['name']}\t{item['num_classes']} classes")
+        return
+    pal = get_palette(name)
+    if json_out:
+        emit_json(pal.to_dict())
+        return
+    rows = [(i, n, tuple(int(v) for v in pal.colors[i])) for i, n in enumerate(pal.names)]
+    if pal.ignore_color is not None:
+        rows.append((pal.ignore_index, "(ignore)", tuple(pal.ignore_color)))
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    if out.is_terminal:
+        from rich.table import Table
+
+        table = Table(title=f"palette {pal.name}: {pal.num_classes} classes")
+        for column in ("index", "name", "colour", "rgb"):
+            table.add_column(column, justify="right" if column == "index" else "left")
+        for index, label, (r, g, b) in rows:
+            table.add_row(str(index), label, f"[on rgb({r},{g},{b})]      [/]", f"{r},{g},{b}")
+        out.print(table)
+    else:
+        for index, label, (r, g, b) in rows:
+            emit_line(f"{index}\t{label}\t{r},{g},{b}")
+
+
+@app.command("colormap2label")
+def colormap2label(
+    inputs: InputsArg,
+    output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
+    palette: PaletteOpt = "voc",
+    unknown: Annotated[str, typer.Option(
+        "--unknown", metavar="ignore|error",
+        help="Colours not in the palette: ignore = label 255 and count them; error = stop at the first.")] = "ignore",
+    tolerance: Annotated[float, typer.Option(
+        "--tolerance", "-t", min=0.0, metavar="T",
+        help="Snap colours within Euclidean RGB distance T to the nearest palette colour (JPEG-saved masks).")] = 0.0,
+    gray: Annotated[bool, typer.Option(
+        "--gray", help="Write plain 8-bit grey (L) PNGs instead of palette-mode PNGs.")] = False,
+    json_out: Json = False,
+    force: Force = False,
+    quiet: Quiet = False,
+) -> None:
+    """Convert RGB colour masks to label masks (palette-mode PNGs holding class indices)."""
+    from segtool.core.console import set_quiet
+    from segtool.data.convert import colormap_to_label
+    from segtool.data.palettes import get_palette
+
+    set_quiet(quiet)
+    _choice(unknown, UNKNOWN_CHOICES, "--unknown")
+    pal = get_palette(palette)
+    plan = _plan(inputs, output, out_dir, force)
+    reports = _run_batch(plan, lambda on_done: colormap_to_label(
+        plan, pal, unknown=unknown, tolerance=tolerance, gray=gray, force=force, on_done=on_done), "colormap2label")
+    _report(reports, pal.name, json_out, "colours")
+
+
+@app.command("label2color")
+def label2color(
+    inputs: InputsArg,
+    output: OutputOpt = None,
+    out_dir: OutDirOpt = None,
+    palette: PaletteOpt = "voc",
+    json_out: Json = False,
+    force: Force = False,
+    quiet: Quiet = False,
+) -> None:
+    """Render label masks (P or L PNGs of class indices) as RGB colour PNGs; the inverse of colormap2label."""
+    from segtool.core.console import set_quiet
+    from segtool.data.convert import label_to_color
+    from segtool.data.palettes import get_palette
+
+    set_quiet(quiet)
+    pal = get_palette(palette)
+    plan = _plan(inputs, output, out_dir, force)
+    reports = _run_batch(plan, lambda on_done: label_to_color(plan, pal, force=force, on_done=on_done),
+                         "label2color")
+    _report(reports, pal.name, json_out, "labels")
+
+
+@app.command("make-demo-data")
+def make_demo_data(
+    out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to create (VOC layout).")],
+    train: Annotated[int, typer.Option("--train", min=1, help="Training images.")] = 200,
+    val: Annotated[int, typer.Option("--val", min=0, help="Validation images.")] = 50,
+    size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side in pixels.")] = 128,
+    classes: Annotated[int, typer.Option(
+        "--classes", min=1, max=8, help="Object classes (VOC indices 1..K), besides background.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same files.")] = 0,
+    json_out: Json = False,
+    force: Annotated[bool, typer.Option(
+        "--force", "-f", help="Replace DIR if it holds a previous demo set.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Write a small synthetic dataset in the VOC layout (shapes on a textured background)."""
+    from segtool.core.console import emit_json, notice, set_quiet
+    from segtool.data.demo import make_demo_dataset, read_manifest
+
+    set_quiet(quiet)
+    root = make_demo_dataset(out_dir, train=train, val=val, size=size, classes=classes, seed=seed, force=force)
+    manifest = read_manifest(root)
+    notice(f"wrote {root}: {train} train + {val} val images, {size}x{size}, classes "
+           + ", ".join(manifest["class_names"]))
+    if json_out:
+        emit_json({"root": str(root), **manifest})

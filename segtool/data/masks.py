@@ -150,6 +150,17 @@ class ColorToLabel:
             labels = self.values[pos]
         return labels, (None if found.all() else found)
 
+    def labels_for_keys(self, keys: np.ndarray, tolerance: float = 0.0) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """(labels, missing, snapped) for flat keys; unknown keys get 255 and are True in ``missing``
+        (None when every key is known); ``tolerance`` snaps near colours first."""
+        labels, found = self.lookup(keys)
+        if found is None:
+            return labels, None, 0
+        missing = ~found
+        snapped = self._snap(keys, missing, labels, tolerance) if tolerance > 0 else 0
+        labels[missing] = IGNORE_INDEX
+        return labels, (missing if missing.any() else None), snapped
+
     def __call__(self, rgb, *, unknown: str = "ignore", tolerance: float = 0.0,
                  source: str | os.PathLike = "mask") -> ConversionResult:
         """Labels (H x W uint8) of an RGB PIL image or H x W x 3 array."""
@@ -160,22 +171,18 @@ class ColorToLabel:
         else:
             height, width = np.shape(rgb)[:2]
         keys = pack_rgb(rgb)
-        labels, found = self.lookup(keys)
-        if found is None:
-            return ConversionResult(labels.reshape(height, width), 0)
-        missing = ~found
-        snapped = self._snap(keys, missing, labels, tolerance) if tolerance > 0 else 0
-        unknown_count = int(missing.sum())
+        labels, missing, snapped = self.labels_for_keys(keys, tolerance)
+        unknown_count = 0 if missing is None else int(missing.sum())
         if unknown_count and unknown == "error":
             first = int(np.flatnonzero(missing)[0])
-            y, x = divmod(first, width)
-            key = int(keys[first])
-            color = (key & 255, (key >> 8) & 255, key >> 16)
-            raise SegtoolError(f"{source}: colour {color} at (x={x}, y={y}) is not in palette "
-                               f"{self.palette.name} ({unknown_count} such pixels; use --unknown ignore, "
-                               "or --tolerance to snap near colours)")
-        labels[missing] = IGNORE_INDEX
+            raise self.unknown_error(source, keys[first], first % width, first // width, unknown_count)
         return ConversionResult(labels.reshape(height, width), unknown_count, snapped)
+
+    def unknown_error(self, source, key, x: int, y: int, count: int) -> SegtoolError:
+        key = int(key)
+        color = (key & 255, (key >> 8) & 255, key >> 16)
+        return SegtoolError(f"{source}: colour {color} at (x={x}, y={y}) is not in palette {self.palette.name} "
+                            f"({count} such pixels; use --unknown ignore, or --tolerance to snap near colours)")
 
     def _snap(self, keys: np.ndarray, missing: np.ndarray, labels: np.ndarray, tolerance: float) -> int:
         """Give missing pixels the label of the nearest palette colour within ``tolerance``.

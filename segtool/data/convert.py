@@ -1,0 +1,128 @@
+"""Batch conversions behind ``colormap2label`` and ``label2color``.
+
+Outputs are planned (and checked for clashes and existing files) before any file is written; each
+file is then written atomically, so a failure leaves earlier outputs complete and no partial file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segtool.core.errors import SegtoolError
+from segtool.core.io import check_output, is_stdio
+from segtool.data.images import open_image
+from segtool.data.masks import (
+    ColorToLabel,
+    ConversionResult,
+    index_array,
+    pack_rgb,
+    write_color_png,
+    write_label_png,
+)
+from segtool.data.palettes import Palette
+
+
+@dataclass
+class FileReport:
+    input: str
+    output: str
+    width: int
+    height: int
+    pixels: int
+    unknown_pixels: int = 0   # colour not in the palette (colormap2label) / label not in it (label2color)
+    snapped_pixels: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def plan_outputs(inputs: Iterable[Path], output: str | None, out_dir: str | None, force: bool,
+                 suffix: str = ".png") -> list[tuple[Path, str]]:
+    """(input, output) pairs: ``-o OUT`` for a single input, or ``out_dir/<stem>.png`` for each."""
+    paths = list(inputs)
+    if not paths:
+        raise SegtoolError("no input files given")
+    if output is not None:
+        if len(paths) != 1:
+            raise SegtoolError(f"-o/--output takes one input, got {len(paths)} (use --out-dir for several)")
+        if not is_stdio(output):
+            check_output(output, force)
+        return [(paths[0], output)]
+    directory = Path(out_dir)
+    if directory.exists() and not directory.is_dir():
+        raise SegtoolError(f"{directory}: is not a directory")
+    plan, seen = [], {}
+    for path in paths:
+        target = directory / f"{path.stem}{suffix}"
+        if target in seen:
+            raise SegtoolError(f"{path}: writes the same output {target} as {seen[target]}")
+        if path.resolve() == target.resolve():
+            raise SegtoolError(f"{path}: output would overwrite the input; choose another --out-dir")
+        seen[target] = path
+        check_output(target, force)
+        plan.append((path, str(target)))
+    return plan
+
+
+def color_mask_labels(path: Path, converter: ColorToLabel, *, unknown: str = "ignore",
+                      tolerance: float = 0.0) -> ConversionResult:
+    """Labels of a colour mask file. A palette-mode file is mapped through its own palette
+    (256 lookups + an index table), so it costs no per-pixel colour search."""
+    img = open_image(path)
+    if img.mode == "P":
+        own = np.zeros((256, 3), dtype=np.uint8)
+        raw = np.frombuffer(bytes(img.getpalette("RGB") or []), dtype=np.uint8).reshape(-1, 3)
+        own[: len(raw)] = raw
+        indices = index_array(img, path)
+        entry_labels, entry_missing, _ = converter.labels_for_keys(pack_rgb(own), tolerance)
+        labels = entry_labels[indices]
+        if entry_missing is None:
+            return ConversionResult(labels, 0)
+        missing = entry_missing[indices]
+        count = int(missing.sum())
+        if count and unknown == "error":
+            first = int(np.flatnonzero(missing)[0])
+            y, x = divmod(first, indices.shape[1])
+            raise converter.unknown_error(path, pack_rgb(own[indices[y, x]][None])[0], x, y, count)
+        return ConversionResult(labels, count)
+    if img.mode.startswith("I") or img.mode == "F":
+        raise SegtoolError(f"{path}: {img.mode} image is not a colour mask (16/32-bit values)")
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    return converter(rgb, unknown=unknown, tolerance=tolerance, source=path)
+
+
+def colormap_to_label(plan: list[tuple[Path, str]], palette: Palette, *, unknown: str = "ignore",
+                      tolerance: float = 0.0, gray: bool = False, force: bool = False,
+                      on_done=None) -> list[FileReport]:
+    """Convert colour masks to label PNGs (palette mode, or L with ``gray``)."""
+    converter = ColorToLabel(palette)
+    reports = []
+    for source, target in plan:
+        result = color_mask_labels(source, converter, unknown=unknown, tolerance=tolerance)
+        write_label_png(result.labels, target, palette, gray=gray, force=force)
+        height, width = result.labels.shape
+        reports.append(FileReport(str(source), target, width, height, width * height,
+                                  result.unknown_pixels, result.snapped_pixels))
+        if on_done:
+            on_done()
+    return reports
+
+
+def label_to_color(plan: list[tuple[Path, str]], palette: Palette, *, force: bool = False,
+                   on_done=None) -> list[FileReport]:
+    """Render index masks (P / L) as RGB PNGs; labels outside the palette are drawn black and counted."""
+    reports = []
+    for source, target in plan:
+        img = open_image(source)
+        labels = index_array(img, source)
+        known = (labels < palette.num_classes) | (labels == palette.ignore_index)
+        write_color_png(labels, target, palette, force=force)
+        height, width = labels.shape
+        reports.append(FileReport(str(source), target, width, height, width * height, int((~known).sum())))
+        if on_done:
+            on_done()
+    return reports
