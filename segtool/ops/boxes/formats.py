@@ -7,6 +7,8 @@ itself is torchvision's ``box_convert``; this module adds the checks it leaves t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 from torchvision.ops import box_convert, clip_boxes_to_image
@@ -63,15 +65,15 @@ def clip_boxes(boxes: Tensor, size: tuple[int, int], fmt: str = "xyxy") -> Tenso
     return convert_boxes(xyxy, "xyxy", fmt)
 
 
-def _row_name(index: int, rows: list[int] | None) -> str:
-    return f"line {rows[index]}" if rows is not None else f"box {index}"
+def _row_name(index: int, names: Sequence[str] | None) -> str:
+    return names[index] if names is not None else f"box {index}"
 
 
-def validate_boxes(boxes: Tensor, fmt: str = "xyxy", *, source: str = "boxes", rows: list[int] | None = None,
+def validate_boxes(boxes: Tensor, fmt: str = "xyxy", *, source: str = "boxes", names: Sequence[str] | None = None,
                    fix: bool = False) -> Tensor:
     """Return the boxes as float ``xyxy``; reject non-finite values and inverted corners.
 
-    ``rows`` names each box in messages (line numbers of its file); ``fix=True`` swaps inverted
+    ``names`` label each box in messages (e.g. "line 3" of its file); ``fix=True`` swaps inverted
     corners (or flips negative widths/heights) instead of raising.
     """
     check_format(fmt)
@@ -81,7 +83,7 @@ def validate_boxes(boxes: Tensor, fmt: str = "xyxy", *, source: str = "boxes", r
     bad = ~torch.isfinite(xyxy).all(dim=1)
     if bad.any():
         i = int(bad.nonzero()[0])
-        raise SegtoolError(f"{source}: {_row_name(i, rows)}: non-finite value in {boxes[i].tolist()}")
+        raise SegtoolError(f"{source}: {_row_name(i, names)}: non-finite value in {boxes[i].tolist()}")
     inverted = (xyxy[:, 2] < xyxy[:, 0]) | (xyxy[:, 3] < xyxy[:, 1])
     if inverted.any():
         if fix:
@@ -89,6 +91,6 @@ def validate_boxes(boxes: Tensor, fmt: str = "xyxy", *, source: str = "boxes", r
             return torch.cat((lo, hi), dim=1)
         i = int(inverted.nonzero()[0])
         what = "x2 < x1 or y2 < y1" if fmt == "xyxy" else "negative width or height"
-        raise SegtoolError(f"{source}: {_row_name(i, rows)}: inverted box ({what}) {boxes[i].tolist()}; "
+        raise SegtoolError(f"{source}: {_row_name(i, names)}: inverted box ({what}) {boxes[i].tolist()}; "
                            "use --fix to swap the corners")
     return xyxy
