@@ -141,3 +141,32 @@ def check_compatible(checkpoint: dict, model_name: str, num_classes: int) -> Non
     if int(checkpoint["num_classes"]) != int(num_classes):
         raise SegtoolError(f"{source}: checkpoint has {checkpoint['num_classes']} classes, "
                            f"but this run has {num_classes}")
+
+
+# -- using a checkpoint outside training ----------------------------------------------------------
+
+def palette_from_checkpoint(checkpoint: dict):
+    """The class names and colours stored in a checkpoint, as a Palette."""
+    from segtool.data.palettes import Palette
+
+    ignore = checkpoint.get("ignore_color")
+    return Palette("checkpoint", tuple(checkpoint["class_names"]),
+                   np.array(checkpoint["palette"], dtype=np.uint8).reshape(-1, 3),
+                   tuple(ignore) if ignore is not None else None)
+
+
+def model_from_checkpoint(checkpoint: dict, device: torch.device) -> torch.nn.Module:
+    """Rebuild the checkpoint's model (no pretrained download) and load its weights, in eval mode."""
+    from segtool.models import create_model
+
+    config = checkpoint.get("config", {})
+    channels = int(checkpoint.get("out_channels") or checkpoint["num_classes"])
+    model = create_model(checkpoint["model_name"], channels, pretrained=False,
+                         **dict(config.get("model_options") or {}))
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SegtoolError(f"{checkpoint.get('path', 'checkpoint')}: weights do not fit model "
+                           f"{checkpoint['model_name']} with {channels} outputs ({first})") from None
+    return model.to(device).eval()

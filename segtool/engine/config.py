@@ -29,8 +29,7 @@ DEMO_PRESET: dict[str, Any] = {
     "batch_size": 8,
     "epochs": 8,
     "val_batch_size": 20,
-    "schedule_options": {"max_lr": 0.1, "div_factor": 25.0, "final_div_factor": 1e4, "pct_start": 0.3,
-                         "cycle_momentum": True},
+    "schedule_options": {"max_lr": 0.1},
     "pretrained": False,
 }
 
@@ -197,7 +196,7 @@ class ResolvedConfig:
     config: TrainConfig
     sources: dict[str, str]
     demo: bool = False
-    demo_changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    demo_changes: dict[str, tuple[Any, Any, str]] = field(default_factory=dict)  # key: (old, new, old source)
 
 
 def recipe_values(model_info) -> dict:
@@ -218,6 +217,8 @@ def resolve_config(model: str, model_info, file_values: dict | None = None, cli_
 
     def overlay(layer: dict, source: str) -> None:
         for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                value = {**values[key], **value}  # option dicts merge: --schedule-option max_lr=0.05
             values[key] = value
             sources[key] = source
 
@@ -227,11 +228,9 @@ def resolve_config(model: str, model_info, file_values: dict | None = None, cli_
         overlay(recipe_values(model_info), "recipe")
     demo_changes = {}
     if use_demo:
-        for key, value in DEMO_PRESET.items():
-            value = _coerce(key, value)
-            if values[key] != value:
-                demo_changes[key] = (values[key], value)
+        before = {k: (values[k], sources[k]) for k in DEMO_PRESET}
         overlay({k: _coerce(k, v) for k, v in DEMO_PRESET.items()}, "demo preset")
+        demo_changes = {k: (old, values[k], source) for k, (old, source) in before.items() if old != values[k]}
         overlay({"format": "demo"}, "demo preset")
     overlay(file_values or {}, "config file")
     overlay({k: v for k, v in (cli_values or {}).items() if v is not None}, "command line")
@@ -279,12 +278,13 @@ def to_yaml(resolved: ResolvedConfig, header: str | None = None) -> str:
     lines = [f"# {line}" if line else "#" for line in (header or "").splitlines()]
     if resolved.demo and resolved.demo_changes:
         lines.append("# demo preset (no --data and no VOC found) changed: " + ", ".join(
-            f"{k} {_yaml_value(old)} -> {_yaml_value(new)}" for k, (old, new) in resolved.demo_changes.items()))
+            f"{k} {_yaml_value(old)} -> {_yaml_value(new)}" for k, (old, new, _) in resolved.demo_changes.items()))
     for key, value in resolved.config.to_dict().items():
         source = resolved.sources.get(key, "default")
         note = f"  # {source}" if source != "default" else ""
-        if key in resolved.demo_changes:
-            note = f"  # demo preset (recipe: {_yaml_value(resolved.demo_changes[key][0])})"
+        if key in resolved.demo_changes and source == "demo preset":
+            old, _, old_source = resolved.demo_changes[key]
+            note = f"  # demo preset (was {_yaml_value(old)} from the {old_source})"
         lines.append(f"{key}: {_yaml_value(value)}{note}")
     return "\n".join(lines) + "\n"
 

@@ -77,13 +77,13 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     return tensor.tolist()
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every rank if ``flag`` is true on any rank (used for stop requests)."""
+def sync_flags(bad_loss: bool, stop_signal: int | None, device: torch.device) -> tuple[bool, int | None]:
+    """(any rank saw a non-finite loss, a stop signal any rank received) - the same on every rank."""
     if not (dist.is_available() and dist.is_initialized()):
-        return flag
-    tensor = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+        return bad_loss, stop_signal
+    tensor = torch.tensor([int(bad_loss), int(stop_signal or 0)], dtype=torch.int64, device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return bool(tensor.item())
+    return bool(tensor[0]), int(tensor[1]) or None
 
 
 def barrier() -> None:

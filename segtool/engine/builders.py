@@ -1,0 +1,125 @@
+"""The pieces a training run is made of, each built from the config: data, model, optimizer, loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from segtool.core.errors import SegtoolError
+from segtool.engine.config import TrainConfig
+from segtool.engine.distributed import DistInfo
+from segtool.engine.loaders import (
+    DatasetInfo,
+    DataSource,
+    SeededSampler,
+    dataset_info,
+    default_workers,
+    eval_loader,
+    open_dataset,
+    train_loader,
+)
+from segtool.ops.losses import SegmentationLoss, class_weights_from_counts, load_class_weights
+
+
+def out_channels(config: TrainConfig, num_classes: int) -> int:
+    """BCE trains one logit per pixel; CE one per class."""
+    return 1 if config.loss == "bce" else num_classes
+
+
+@dataclass
+class Data:
+    train: torch.utils.data.DataLoader
+    sampler: SeededSampler
+    val: torch.utils.data.DataLoader
+    info: DatasetInfo
+    train_dataset: object
+    workers: int
+
+
+def check_crop(crop, multiple: int, model: str) -> None:
+    if multiple > 1 and (crop[0] % multiple or crop[1] % multiple):
+        raise SegtoolError(f"crop {crop[0]}x{crop[1]}: {model} needs sides that are multiples of {multiple}")
+
+
+def build_data(config: TrainConfig, source: DataSource, dist: DistInfo, device: torch.device,
+               multiple: int) -> Data:
+    from segtool.data.transforms import eval_transforms, train_transforms
+
+    check_crop(config.crop, multiple, config.model)
+    binary = config.loss == "bce"
+    train_tf = train_transforms(tuple(config.crop), normalize=config.normalize, hflip=config.hflip,
+                                vflip=config.vflip, scale=tuple(config.scale) if config.scale else None,
+                                rotation=config.rotation, color_jitter=config.color_jitter)
+    common = {"palette": config.palette, "binary": binary, "small_images": config.small_images,
+              "crop": config.crop}
+    train_set = open_dataset(source, config.split, transforms=train_tf, **common)
+    val_set = open_dataset(source, config.val_split, transforms=eval_transforms(config.normalize),
+                           **{**common, "small_images": "pad"})
+    info = dataset_info(train_set)
+    if config.num_classes is not None and config.num_classes != info.num_classes:
+        raise SegtoolError(f"--num-classes {config.num_classes} but the dataset's palette has "
+                           f"{info.num_classes} classes ({', '.join(info.class_names[:6])}...); "
+                           "give a matching --palette or drop --num-classes")
+    if binary and info.num_classes != 2:
+        raise SegtoolError(f"--loss bce needs binary masks (2 classes), the dataset has {info.num_classes}")
+    if len(train_set) == 0:
+        raise SegtoolError(f"{source.root}: the {config.split} split is empty")
+    if len(val_set) == 0:
+        raise SegtoolError(f"{source.root}: the {config.val_split} split is empty")
+    workers = config.workers if config.workers is not None else default_workers(dist.world_size)
+    loader, sampler = train_loader(train_set, batch_size=config.batch_size, seed=config.seed, info=dist,
+                                   workers=workers, multiple=multiple, device=device)
+    val = eval_loader(val_set, batch_size=config.val_batch_size or config.batch_size, info=dist, workers=workers,
+                      multiple=multiple, device=device)
+    return Data(loader, sampler, val, info, train_set, workers)
+
+
+def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
+    from segtool.models import create_model
+
+    return create_model(config.model, out_channels(config, num_classes), pretrained=config.pretrained,
+                        backbone_weights=config.backbone_weights, **config.model_options)
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD or AdamW; parameters outside ``backbone.*`` get lr * head_lr_mult (new layers on a backbone)."""
+    backbone, head = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (backbone if name.startswith("backbone.") else head).append(param)
+    if backbone and head and config.head_lr_mult != 1.0:
+        groups = [{"params": backbone, "lr": config.lr}, {"params": head, "lr": config.lr * config.head_lr_mult}]
+    else:
+        groups = [{"params": backbone + head, "lr": config.lr}]
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def count_class_pixels(dataset, num_classes: int) -> np.ndarray:
+    """Labelled pixels per class over the whole split (masks only, no augmentation)."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    decoder = getattr(dataset, "decoder", None)
+    for index in range(len(dataset)):
+        if decoder is not None:
+            labels = decoder(dataset.sample_paths(index)[1])
+        else:
+            labels = dataset.read_sample(index)[1]
+        counts += np.bincount(np.asarray(labels).reshape(-1), minlength=256)[:num_classes]
+    return counts
+
+
+def build_loss(config: TrainConfig, data: Data, device: torch.device) -> SegmentationLoss:
+    num_classes = data.info.num_classes
+    weights = None
+    spec = config.class_weights
+    if spec and spec != "none":
+        if spec in ("median", "enet"):
+            values = class_weights_from_counts(count_class_pixels(data.train_dataset, num_classes), spec)
+        else:
+            values = load_class_weights(Path(spec), num_classes)
+        weights = torch.tensor(values, dtype=torch.float32, device=device)
+    return SegmentationLoss(config.loss, weights, config.aux_weight).to(device)

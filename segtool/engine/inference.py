@@ -1,0 +1,97 @@
+"""Whole-image and sliding-window inference with padding to the model's size rule.
+
+Models such as fcn8 need sides that are multiples of 32: images are padded at the bottom and right
+(image with 0, mask with 255 so padding is never counted) and the logits cropped back. Sliding
+window (mmsegmentation's ``slide`` mode) averages the logits of overlapping windows for images too
+large to run whole.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = 255
+
+
+def round_up(value: int, multiple: int) -> int:
+    return int(math.ceil(value / multiple) * multiple) if multiple > 1 else int(value)
+
+
+def pad_batch(images: list[torch.Tensor], masks: list[torch.Tensor] | None, multiple: int):
+    """Stack differently sized C x H x W images (and H x W masks) into one padded batch."""
+    height = round_up(max(img.shape[-2] for img in images), multiple)
+    width = round_up(max(img.shape[-1] for img in images), multiple)
+    batch = images[0].new_zeros((len(images), images[0].shape[0], height, width))
+    for i, img in enumerate(images):
+        batch[i, :, : img.shape[-2], : img.shape[-1]] = img
+    if masks is None:
+        return batch, None
+    target = masks[0].new_full((len(masks), height, width), IGNORE_INDEX)
+    for i, mask in enumerate(masks):
+        target[i, : mask.shape[-2], : mask.shape[-1]] = mask
+    return batch, target
+
+
+class PadCollate:
+    """DataLoader collate_fn: pad (image, mask) samples to a common size that is a multiple."""
+
+    def __init__(self, multiple: int = 1):
+        self.multiple = max(1, int(multiple))
+
+    def __call__(self, samples):
+        images = [s[0] for s in samples]
+        masks = [s[1] for s in samples]
+        sizes = torch.tensor([[img.shape[-2], img.shape[-1]] for img in images])
+        batch, target = pad_batch(images, masks, self.multiple)
+        return batch, target, sizes
+
+
+def main_output(output) -> torch.Tensor:
+    """Eval-mode models return logits; tolerate a (main, aux) tuple or torchvision's dict."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, dict):
+        return output["out"]
+    return output[0]
+
+
+def labels_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W logits -> N x H x W labels; one channel means binary (logit > 0)."""
+    if logits.shape[1] == 1:
+        return (logits[:, 0] > 0).long()
+    return logits.argmax(1)
+
+
+def padded_logits(model, images: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Run the model on images padded to ``multiple``; logits cropped to the input size."""
+    height, width = images.shape[-2:]
+    pad_h, pad_w = round_up(height, multiple) - height, round_up(width, multiple) - width
+    if pad_h or pad_w:
+        images = F.pad(images, (0, pad_w, 0, pad_h))
+    logits = main_output(model(images))
+    return logits[..., :height, :width]
+
+
+def sliding_window_logits(model, images: torch.Tensor, window: tuple[int, int], stride: tuple[int, int],
+                          multiple: int) -> torch.Tensor:
+    """Average logits over overlapping windows (each padded to ``multiple``)."""
+    height, width = images.shape[-2:]
+    win_h, win_w = min(window[0], height), min(window[1], width)
+    step_h, step_w = max(1, stride[0]), max(1, stride[1])
+    rows = max(height - win_h + step_h - 1, 0) // step_h + 1
+    cols = max(width - win_w + step_w - 1, 0) // step_w + 1
+    total = None
+    count = images.new_zeros((1, 1, height, width))
+    for r in range(rows):
+        for c in range(cols):
+            y2, x2 = min(r * step_h + win_h, height), min(c * step_w + win_w, width)
+            y1, x1 = max(y2 - win_h, 0), max(x2 - win_w, 0)
+            logits = padded_logits(model, images[..., y1:y2, x1:x2], multiple).float()
+            if total is None:
+                total = images.new_zeros((images.shape[0], logits.shape[1], height, width), dtype=torch.float32)
+            total[..., y1:y2, x1:x2] += logits
+            count[..., y1:y2, x1:x2] += 1
+    return total / count

@@ -1,0 +1,103 @@
+"""What `segtool train` does before the loop: config layers, data source, resume target, run dir.
+
+Kept out of the CLI module so it can be tested and reused without Typer.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from segtool.core.errors import SegtoolError
+from segtool.engine.checkpoint import check_compatible, load_checkpoint
+from segtool.engine.config import DEMO_DATA, ResolvedConfig, load_yaml_config, resolve_config, to_yaml
+from segtool.engine.loaders import DataSource, resolve_source, should_use_demo
+from segtool.engine.messages import say
+from segtool.engine.run_dir import default_run_dir, find_latest_run, prepare_run_dir
+
+
+@dataclass
+class TrainPlan:
+    resolved: ResolvedConfig
+    source: DataSource
+    run_dir: Path
+    checkpoint: dict | None  # the checkpoint to resume from
+
+
+def find_resume_checkpoint(resume: str, model: str, out: Path | None) -> dict | None:
+    """``--resume PATH`` (a checkpoint file or run dir) or ``auto`` (latest run of this model, if any)."""
+    if resume != "auto":
+        return load_checkpoint(resume)
+    if out is not None:
+        candidate = out / "last.pt"
+        return load_checkpoint(candidate) if candidate.is_file() else None
+    latest = find_latest_run(model)
+    return load_checkpoint(latest / "last.pt") if latest is not None else None
+
+
+def plan_training(model: str, cli_values: dict, *, config_file: str | None = None, resume: str | None = None,
+                  out: str | None = None, force: bool = False, create_dir: bool = True) -> TrainPlan:
+    """Resolve everything `segtool train MODEL` needs; ``create_dir=False`` for --print-config."""
+    from segtool.models import get_model_info
+
+    file_values = load_yaml_config(config_file) if config_file else {}
+    out_path = Path(out) if out else None
+    checkpoint = find_resume_checkpoint(resume, model, out_path) if resume else None
+    data_given = cli_values.get("data") is not None or file_values.get("data") is not None
+    format_given = cli_values.get("format") or file_values.get("format")
+
+    if checkpoint is not None:
+        check_compatible(checkpoint, model, checkpoint["num_classes"])
+        resolved = resolve_config(model, None, file_values, cli_values, base=checkpoint["config"])
+        if data_given or format_given:
+            source = resolve_source(resolved.config.data, resolved.config.format, DEMO_DATA)
+        else:
+            source = DataSource.from_dict(checkpoint["data"])
+        run_dir = out_path or Path(checkpoint["path"]).parent
+        if create_dir:
+            say(f"resuming {checkpoint['path']} (epoch {checkpoint['epoch']}, step {checkpoint['step']})")
+    else:
+        if resume == "auto":
+            say("--resume auto: no earlier run found; starting a new one")
+        info = get_model_info(model)
+        fmt = cli_values.get("format") or file_values.get("format") or "auto"
+        use_demo = not data_given and should_use_demo(None, fmt)
+        resolved = resolve_config(model, info, file_values, cli_values, use_demo=use_demo)
+        source = resolve_source(resolved.config.data, resolved.config.format, DEMO_DATA)
+        run_dir = out_path or default_run_dir(model)
+    if create_dir and is_main_rank():
+        if source.note:
+            say(source.note)
+        prepare_run_dir(run_dir, force=force, resuming=checkpoint is not None)
+    return TrainPlan(resolved, source, run_dir, checkpoint)
+
+
+def is_main_rank() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def config_text(plan: TrainPlan) -> str:
+    config = plan.resolved.config
+    header = f"segtool train {config.model} -- effective configuration (a valid --config file)"
+    if plan.source.format == "demo":
+        header += "\ndata: the built-in demo set " + ", ".join(f"{k}={v}" for k, v in DEMO_DATA.items())
+    elif plan.source.root is not None:
+        header += f"\ndata: {plan.source.format} at {plan.source.root}"
+    return to_yaml(plan.resolved, header=header)
+
+
+def parse_key_values(items: list[str] | None, option: str) -> dict:
+    """``KEY=VALUE`` pairs (VALUE read as YAML: 0.1, true, [1, 2]) into a dict."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SegtoolError(f"{option} {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SegtoolError(f"{option} {item!r}: value is not valid YAML") from None
+    return out

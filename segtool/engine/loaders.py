@@ -1,0 +1,241 @@
+"""Datasets and DataLoaders for training and evaluation.
+
+Where the data comes from: an explicit ``--data`` (which must exist), else Pascal VOC at the
+default location, else the built-in demo set (generated once into the cache).
+
+Reproducible augmentation: the training sampler yields ``(index, seed)`` pairs and the dataset
+seeds torch's RNG with that seed before transforming the sample. The seed depends only on
+(run seed, epoch, index), so augmentations are the same whatever the number of workers or DDP
+ranks, and a run resumed in the middle of an epoch sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data.distributed import DistributedSampler
+
+from segtool.core.errors import SegtoolError
+from segtool.engine.distributed import DistInfo
+from segtool.engine.inference import PadCollate
+from segtool.engine.signals import ignore_sigint_in_worker
+
+# -- where the data is ------------------------------------------------------------------------------
+
+@dataclass
+class DataSource:
+    """A resolved dataset location: format (voc|camvid|folder|demo) and root folder."""
+
+    format: str
+    root: Path | None
+    demo: dict | None = None  # ensure_demo_dataset arguments for the demo set
+    note: str = ""
+
+    def materialise(self) -> DataSource:
+        """Generate (or find in the cache) the demo set; other sources are returned unchanged."""
+        if self.format != "demo" or self.root is not None:
+            return self
+        from segtool.data.demo import ensure_demo_dataset
+
+        root = ensure_demo_dataset(**self.demo)
+        return DataSource("demo", Path(root), self.demo, self.note)
+
+    def to_dict(self) -> dict:
+        return {"format": self.format, "root": str(self.root) if self.root else None, "demo": self.demo}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DataSource:
+        root = values.get("root")
+        return cls(values["format"], Path(root) if root else None, values.get("demo"))
+
+
+def detect_format(root: Path) -> str:
+    """voc (JPEGImages + SegmentationClass somewhere under root), folder (images/ + masks/), else camvid."""
+    from segtool.data.voc import is_voc_folder
+
+    for candidate in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
+        if is_voc_folder(candidate):
+            return "voc"
+    if (root / "images").is_dir() or (root / "train" / "images").is_dir():
+        return "folder"
+    return "camvid"
+
+
+def demo_notice(demo: dict, voc_root: Path) -> str:
+    return (f"no --data given and no Pascal VOC at {voc_root}: training on the built-in demo set "
+            f"({demo['train']} train / {demo['val']} val images, {demo['size']}x{demo['size']} px, "
+            f"{demo['classes']} object classes + background, generated once into the segtool cache) with the demo preset "
+            "(see --print-config). For VOC: put VOCdevkit/ under ./data (or set SEGTOOL_DATA), or pass "
+            "--data PATH/TO/VOCdevkit.")
+
+
+def should_use_demo(data: str | None, fmt: str) -> bool:
+    """True when no data is named and the default VOC folder is absent (or --format demo)."""
+    from segtool.core.paths import default_voc_root
+
+    if fmt == "demo":
+        return True
+    return data is None and fmt == "auto" and not default_voc_root().is_dir()
+
+
+def resolve_source(data: str | None, fmt: str, demo: dict) -> DataSource:
+    from segtool.core.paths import default_voc_root
+
+    if fmt == "demo":
+        if data is not None:
+            return DataSource("demo", Path(data), demo)
+        return DataSource("demo", None, demo, demo_notice(demo, default_voc_root()))
+    if data is not None:
+        root = Path(data)
+        if not root.exists():
+            raise SegtoolError(f"{root}: dataset not found (--data)")
+        return DataSource(detect_format(root) if fmt == "auto" else fmt, root)
+    if fmt in ("auto", "voc"):
+        voc = default_voc_root()
+        if voc.is_dir():
+            return DataSource("voc", voc)
+        if fmt == "voc":
+            raise SegtoolError(f"{voc}: no Pascal VOC at the default location; pass --data PATH")
+        return DataSource("demo", None, demo, demo_notice(demo, voc))
+    raise SegtoolError(f"--format {fmt} needs --data ROOT")
+
+
+# -- datasets -------------------------------------------------------------------------------------
+
+@dataclass
+class DatasetInfo:
+    num_classes: int
+    class_names: list[str]
+    colors: list[list[int]]
+    ignore_color: list[int] | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def open_dataset(source: DataSource, split: str, *, transforms=None, palette: str | None = None,
+                 binary: bool = False, small_images: str = "pad", crop=None):
+    from segtool.data.datasets import build_dataset
+
+    return build_dataset(source.format, source.root, split, transforms=transforms, palette=palette, binary=binary,
+                         small_images=small_images, crop=tuple(crop) if crop else None)
+
+
+def dataset_info(dataset) -> DatasetInfo:
+    palette = dataset.palette
+    ignore = getattr(palette, "ignore_color", None)
+    return DatasetInfo(int(dataset.num_classes), [str(n) for n in dataset.class_names],
+                       [[int(v) for v in c] for c in palette.colors],
+                       [int(v) for v in ignore] if ignore is not None else None)
+
+
+# -- sampling -------------------------------------------------------------------------------------
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A per-sample seed from (run seed, epoch, index): independent of workers, ranks and resume."""
+    return (seed * 1_000_003 + epoch * 10_007 + index * 7_919 + 0x5E6) % (2**63 - 1)
+
+
+class SeededSampler(Sampler):
+    """Wraps a (distributed) sampler; yields (index, seed); can skip the first batches once."""
+
+    def __init__(self, inner: DistributedSampler, seed: int):
+        self.inner = inner
+        self.seed = int(seed)
+        self.epoch = 0
+        self._skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.inner.set_epoch(epoch)
+
+    def skip_next(self, samples: int) -> None:
+        """Resume mid-epoch: the next pass leaves out its first ``samples`` samples."""
+        self._skip = int(samples)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        skip, self._skip = self._skip, 0
+        for position, index in enumerate(self.inner):
+            if position >= skip:
+                yield int(index), sample_seed(self.seed, self.epoch, int(index))
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+
+class SeededDataset(Dataset):
+    """Looks up ``(index, seed)``: seeds torch's RNG (in a fork, so the caller's stream is kept)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        index, seed = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]
+
+
+class ShardSampler(Sampler):
+    """Evaluation: rank r takes every world-th sample, without padding (each pixel counted once)."""
+
+    def __init__(self, length: int, info: DistInfo):
+        self.indices = list(range(info.rank, length, info.world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def default_workers(world_size: int = 1) -> int:
+    """0 on small machines (workers would steal the cores the model needs), else up to 8 per rank."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores <= 2:
+        return 0
+    return min(8, max(1, cores // max(1, world_size) - 1))
+
+
+def _loader_options(workers: int, device: torch.device) -> dict:
+    options = {"num_workers": workers, "pin_memory": device.type == "cuda"}
+    if workers > 0:
+        options.update(persistent_workers=True, worker_init_fn=ignore_sigint_in_worker)
+    return options
+
+
+def train_loader(dataset, *, batch_size: int, seed: int, info: DistInfo, workers: int, multiple: int,
+                 device: torch.device) -> tuple[DataLoader, SeededSampler]:
+    inner = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=seed,
+                               drop_last=info.enabled)
+    sampler = SeededSampler(inner, seed)
+    shard = len(inner)
+    # Drop the last partial batch (BatchNorm on a batch of one fails), unless that is all there is.
+    drop_last = shard >= batch_size
+    loader = DataLoader(SeededDataset(dataset), batch_size=batch_size, sampler=sampler, drop_last=drop_last,
+                        collate_fn=PadCollate(multiple), generator=torch.Generator().manual_seed(seed),
+                        **_loader_options(workers, device))
+    return loader, sampler
+
+
+def eval_loader(dataset, *, batch_size: int, info: DistInfo, workers: int, multiple: int,
+                device: torch.device) -> DataLoader:
+    return DataLoader(dataset, batch_size=batch_size, sampler=ShardSampler(len(dataset), info),
+                      collate_fn=PadCollate(multiple), **_loader_options(workers, device))
+
+
+def segtool_error_from_worker(exc: BaseException) -> SegtoolError | None:
+    """A SegtoolError raised in a loader worker arrives wrapped in a traceback text; recover its message."""
+    if not isinstance(exc, SegtoolError):
+        return None
+    text = str(exc)
+    marker = "SegtoolError: "
+    if "Traceback" in text and marker in text:
+        return SegtoolError(text.rsplit(marker, 1)[1].strip())
+    return exc

@@ -1,0 +1,383 @@
+"""The training loop: ``train(config, source, device, run_dir)``.
+
+Read top-down: a ``Run`` holds everything built for the run; ``train`` (1) sets up the runtime,
+(2) builds data, model, optimizer, schedule and loss, (3) restores a checkpoint when resuming,
+(4) loops over epochs (``train_one_epoch`` -> ``run_validation`` -> ``log_epoch`` ->
+``save_checkpoints``) and (5) returns a summary. Only rank 0 writes files or prints.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from segtool.core.console import is_quiet, progress, warn
+from segtool.core.errors import Interrupted, SegtoolError
+from segtool.engine import checkpoint as ckpt
+from segtool.engine.builders import Data, build_data, build_loss, build_model, build_optimizer, out_channels
+from segtool.engine.config import ResolvedConfig, TrainConfig, to_yaml
+from segtool.engine.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    cleanup_distributed,
+    env_dist_info,
+    init_distributed,
+    rank_device,
+    sync_flags,
+    unwrap,
+    wrap_model,
+)
+from segtool.engine.evaluate import Validation, run_validation
+from segtool.engine.loaders import DataSource, segtool_error_from_worker
+from segtool.engine.messages import say
+from segtool.engine.run_dir import MetricsLog
+from segtool.engine.schedules import build_scheduler
+from segtool.engine.signals import StopRequest
+from segtool.engine.speed import (
+    autocast,
+    channels_last,
+    make_scaler,
+    maybe_compile,
+    seed_everything,
+    set_deterministic,
+    to_device,
+)
+
+
+@dataclass
+class TrainState:
+    """Progress counters; all of it goes into the checkpoint."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer steps
+    epoch_step: int = 0  # steps done inside the unfinished epoch
+    elapsed: float = 0.0  # training wall time before this process started (resume)
+    best_miou: float | None = None
+    best_epoch: int | None = None
+    # Sums of the unfinished epoch, so a run resumed mid-epoch logs the same epoch loss.
+    partial: dict = field(default_factory=lambda: {"loss_sum": 0.0, "batches": 0, "images": 0, "seconds": 0.0})
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    state: TrainState
+    last: dict
+    model: torch.nn.Module
+    stopped_early: bool = False
+
+
+@dataclass
+class Run:
+    """Everything built for one run (passed to the helpers instead of a dozen arguments)."""
+
+    config: TrainConfig
+    resolved: ResolvedConfig
+    source: DataSource
+    device: torch.device
+    dist: DistInfo
+    run_dir: Path
+    data: Data
+    model: torch.nn.Module  # possibly DDP / compiled
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: torch.nn.Module
+    multiple: int
+    total_steps: int
+    stop: StopRequest
+    log: MetricsLog | None
+    state: TrainState = field(default_factory=TrainState)
+    started: float = field(default_factory=time.perf_counter)
+    on_step: Callable | None = None
+
+    @property
+    def main(self) -> bool:
+        return self.dist.is_main
+
+    def elapsed(self) -> float:
+        return self.state.elapsed + time.perf_counter() - self.started
+
+
+# -- (1) runtime ----------------------------------------------------------------------------------
+
+def setup_runtime(config: TrainConfig, device: torch.device) -> tuple[torch.device, DistInfo]:
+    dist = env_dist_info()
+    device = rank_device(device, dist)
+    init_distributed(device, dist, config.dist_timeout)
+    seed_everything(config.seed)
+    set_deterministic(config.deterministic)
+    if config.sync_bn and dist.enabled and device.type == "cpu":
+        raise SegtoolError("--sync-bn needs CUDA or NPU devices (SyncBatchNorm has no CPU kernel)")
+    return device, dist
+
+
+def total_optimizer_steps(config: TrainConfig, steps_per_epoch: int) -> int:
+    total = config.epochs * steps_per_epoch
+    return min(total, config.max_steps) if config.max_steps else total
+
+
+# -- (3) resume -----------------------------------------------------------------------------------
+
+def restore(run: Run, checkpoint: dict) -> None:
+    """Load model, optimizer, schedule, scaler, counters and RNG; skip the batches already done."""
+    ckpt.check_compatible(checkpoint, run.config.model, run.data.info.num_classes)
+    unwrap(run.model).load_state_dict(checkpoint["model"])
+    run.optimizer.load_state_dict(checkpoint["optimizer"])
+    if checkpoint.get("scheduler") is not None:
+        if checkpoint.get("total_steps") == run.total_steps:
+            run.scheduler.load_state_dict(checkpoint["scheduler"])
+        else:  # the run was extended (--epochs / --max-steps): same schedule kind, new length
+            warn(f"resuming with {run.total_steps} total steps instead of {checkpoint.get('total_steps')}: "
+                 "the learning-rate schedule is recomputed for the new length")
+            fast_forward(run.scheduler, checkpoint["step"])
+    if checkpoint.get("scaler") is not None and run.scaler.is_enabled():
+        run.scaler.load_state_dict(checkpoint["scaler"])
+    saved = checkpoint["state"]
+    run.state = TrainState(**saved)
+    ckpt.restore_rng_state(checkpoint["rng"])
+    if run.state.epoch_step:
+        run.data.sampler.skip_next(run.state.epoch_step * run.config.batch_size)
+    if run.log is not None:
+        run.log.truncate_after(run.state.epoch, run.state.step)
+
+
+def fast_forward(scheduler, steps: int) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(min(steps, getattr(scheduler, "total_steps", steps))):
+            scheduler.step()
+
+
+# -- (4) one epoch --------------------------------------------------------------------------------
+
+def train_step(run: Run, images: torch.Tensor, masks: torch.Tensor) -> float:
+    """Forward, loss check, backward, optimizer and schedule step; returns the loss value."""
+    images = to_device(images, run.device, run.config.channels_last)
+    masks = masks.to(run.device, non_blocking=True)
+    with autocast(run.device, run.config.amp):
+        output = run.model(images)
+        loss = run.loss_fn(output, masks)
+    value = float(loss.detach())
+    # One tiny all_reduce per step keeps ranks in lock-step on "stop" and "loss is not finite".
+    bad, stop = sync_flags(not math.isfinite(value), run.stop.signum, run.device)
+    if bad:
+        last = run.run_dir / "last.pt"
+        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved yet"
+        raise SegtoolError(f"loss is {value} at step {run.state.step + 1} (epoch {run.state.epoch + 1}): "
+                           f"training stopped; {kept} (try a lower --lr, or no --amp)")
+    if stop and not run.stop.requested:
+        run.stop.request(stop)
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    return value
+
+
+def train_one_epoch(run: Run, bar, task) -> dict:
+    """Train until the epoch ends, --max-steps is reached or a stop is requested."""
+    state, partial = run.state, run.state.partial
+    run.model.train()
+    tic = time.perf_counter()
+    batches = iter(run.data.train)
+    while True:
+        try:
+            images, masks, _sizes = next(batches)
+        except StopIteration:
+            break
+        except SegtoolError as exc:
+            raise segtool_error_from_worker(exc) from None
+        value = train_step(run, images, masks)
+        state.step += 1
+        state.epoch_step += 1
+        partial["loss_sum"] += value
+        partial["batches"] += 1
+        partial["images"] += int(images.shape[0])
+        if run.on_step is not None:
+            run.on_step(run)
+        seconds = partial["seconds"] + time.perf_counter() - tic
+        bar.update(task, advance=1, stats=f"loss {value:.4f}  lr {current_lr(run):.3g}  "
+                                          f"{partial['images'] * run.dist.world_size / max(seconds, 1e-9):.1f} img/s")
+        if run.stop.requested or state.step >= run.total_steps:
+            break
+    partial["seconds"] += time.perf_counter() - tic
+    loss_sum, batches_done, images_done = all_reduce_sum(
+        [partial["loss_sum"], float(partial["batches"]), float(partial["images"])], run.device)
+    return {"train_loss": loss_sum / batches_done if batches_done else None,
+            "img_per_s": images_done / partial["seconds"] if partial["seconds"] > 0 else None}
+
+
+def current_lr(run: Run) -> float:
+    return float(run.optimizer.param_groups[0]["lr"])
+
+
+# -- logging and checkpoints ----------------------------------------------------------------------
+
+def log_epoch(run: Run, train_stats: dict, val: Validation) -> dict:
+    scores = val.scores
+    row = {"epoch": run.state.epoch + 1, "step": run.state.step, "train_loss": train_stats["train_loss"],
+           "val_loss": val.loss, "pixel_acc": scores["pixel_acc"], "mean_acc": scores["mean_acc"],
+           "miou": scores["miou"], "lr": current_lr(run), "img_per_s": train_stats["img_per_s"],
+           "elapsed": round(run.elapsed(), 3)}
+    if run.main:
+        run.log.append(row)
+        say(f"epoch {row['epoch']}/{run.config.epochs}  step {row['step']}  "
+               f"loss {_num(row['train_loss'])}  val_loss {_num(row['val_loss'])}  mIoU {_num(row['miou'])}  "
+               f"pixel_acc {_num(row['pixel_acc'])}  lr {row['lr']:.3g}  {_num(row['img_per_s'], 1)} img/s  "
+               f"{row['elapsed']:.0f}s")
+    return row
+
+
+def _num(value, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def make_checkpoint(run: Run, metrics: dict | None = None) -> dict:
+    state = run.state
+    info = run.data.info
+    checkpoint = ckpt.build_checkpoint(
+        model_state=unwrap(run.model).state_dict(), model_name=run.config.model, num_classes=info.num_classes,
+        class_names=info.class_names, palette_colors=info.colors, ignore_color=info.ignore_color,
+        config=run.config.to_dict(), epoch=state.epoch, step=state.step, epoch_step=state.epoch_step,
+        optimizer=run.optimizer, scheduler=run.scheduler, scaler=run.scaler,
+        best={"miou": state.best_miou, "epoch": state.best_epoch}, metrics=metrics)
+    checkpoint["state"] = {**state.__dict__, "elapsed": run.elapsed(), "partial": dict(state.partial)}
+    checkpoint["total_steps"] = run.total_steps
+    checkpoint["out_channels"] = out_channels(run.config, info.num_classes)
+    checkpoint["data"] = run.source.to_dict()
+    return checkpoint
+
+
+def save_checkpoints(run: Run, metrics: dict, improved: bool) -> None:
+    """last.pt always; best.pt when val mIoU improved; epoch-NNN.pt every --save-every epochs."""
+    if not run.main:
+        return
+    last = ckpt.save_checkpoint(make_checkpoint(run, metrics), run.run_dir / "last.pt")
+    if improved:
+        copy_atomic(last, run.run_dir / "best.pt")
+    every = run.config.save_every
+    if every and run.state.epoch_step == 0 and run.state.epoch % every == 0:
+        copy_atomic(last, run.run_dir / f"epoch-{run.state.epoch:03d}.pt")
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def save_and_stop(run: Run) -> None:
+    """Signal received: save a resumable checkpoint of the finished steps, then exit 130/143."""
+    if run.main:
+        ckpt.save_checkpoint(make_checkpoint(run), run.run_dir / "last.pt")
+    raise Interrupted(f"{run.stop.name or 'stop'} received at step {run.state.step} (epoch "
+                      f"{run.state.epoch + 1}); saved {run.run_dir / 'last.pt'} — continue with "
+                      f"--resume {run.run_dir / 'last.pt'}", run.stop.exit_code)
+
+
+# -- the loop -------------------------------------------------------------------------------------
+
+def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, run_dir: Path, *,
+          resume: dict | None = None, stop: StopRequest | None = None,
+          on_step: Callable | None = None) -> TrainResult:
+    """Train ``resolved.config`` on ``source``, writing into ``run_dir`` (created by the caller)."""
+    from segtool.models import get_model_info
+
+    config = resolved.config
+    # (1) runtime: ranks, device, seeds, determinism
+    device, dist = setup_runtime(config, device)
+    try:
+        # (2) data, model, optimizer, schedule, loss
+        source = source.materialise()
+        multiple = int(get_model_info(config.model).size_multiple or 1)
+        data = build_data(config, source, dist, device, multiple)
+        model = build_model(config, data.info.num_classes)
+        model = channels_last(model.to(device), config.channels_last)
+        optimizer = build_optimizer(model, config)
+        steps_per_epoch = len(data.train)
+        if steps_per_epoch == 0:
+            raise SegtoolError(f"{source.root}: fewer training samples than one batch ({config.batch_size})")
+        total = total_optimizer_steps(config, steps_per_epoch)
+        scheduler = build_scheduler(optimizer, config.schedule, total, steps_per_epoch, config.schedule_options)
+        run = Run(config=config, resolved=resolved, source=source, device=device, dist=dist, run_dir=run_dir,
+                  data=data, model=model, optimizer=optimizer, scheduler=scheduler,
+                  scaler=make_scaler(device, config.amp), loss_fn=build_loss(config, data, device),
+                  multiple=multiple, total_steps=total, stop=stop or StopRequest(),
+                  log=MetricsLog(run_dir) if dist.is_main else None, on_step=on_step)
+        # (3) resume before wrapping: DDP broadcasts rank 0's weights when it is built
+        if resume is not None:
+            restore(run, resume)
+        run.model = maybe_compile(wrap_model(model, device, dist, config.sync_bn), config.compile)
+        if dist.is_main:
+            (run_dir / "config.yaml").write_text(to_yaml(resolved, header=f"segtool train {config.model}"),
+                                                 encoding="utf-8")
+        # (4) epochs
+        last = loop(run)
+    finally:
+        cleanup_distributed()
+    # (5) summary
+    if dist.is_main:
+        summarize(run, last)
+    return TrainResult(run_dir, run.state, last, unwrap(run.model), stopped_early=run.state.step < run.total_steps)
+
+
+def loop(run: Run) -> dict:
+    config, state = run.config, run.state
+    last: dict = {}
+    show = run.main and not is_quiet()
+    with progress_bar(show) as bar:
+        while state.epoch < config.epochs and state.step < run.total_steps:
+            run.data.sampler.set_epoch(state.epoch)
+            task = bar.add_task(f"epoch {state.epoch + 1}/{config.epochs}", total=len(run.data.train),
+                                completed=state.epoch_step, stats="")
+            train_stats = train_one_epoch(run, bar, task)
+            if run.stop.requested:
+                save_and_stop(run)
+            val = run_validation(run.model, run.data.val, num_classes=run.data.info.num_classes,
+                                 device=run.device, multiple=run.multiple, amp=config.amp,
+                                 channels_last=config.channels_last, loss_fn=run.loss_fn,
+                                 class_names=run.data.info.class_names)
+            last = log_epoch(run, train_stats, val)
+            finished_epoch = state.epoch_step >= len(run.data.train)
+            if finished_epoch:
+                state.epoch += 1
+                state.epoch_step = 0
+                state.partial = TrainState().partial
+            miou = val.scores["miou"]
+            improved = miou is not None and (state.best_miou is None or miou > state.best_miou)
+            if improved:
+                state.best_miou, state.best_epoch = miou, last["epoch"]
+            save_checkpoints(run, last, improved)
+    return last
+
+
+def progress_bar(show: bool):
+    if not show:
+        from contextlib import nullcontext
+
+        from segtool.core.console import _NullProgress
+
+        return nullcontext(_NullProgress())
+    from rich.progress import TextColumn
+
+    return progress(TextColumn("{task.fields[stats]}"), transient=True)
+
+
+def summarize(run: Run, last: dict) -> None:
+    state = run.state
+    best = (f"best val mIoU {state.best_miou:.4f} (epoch {state.best_epoch})" if state.best_miou is not None
+            else "no val mIoU")
+    minutes, seconds = divmod(run.elapsed(), 60)
+    say(f"done: {state.step} steps, {state.epoch} epoch(s) in {int(minutes)}m{seconds:04.1f}s; {best}; "
+           f"last: mIoU {_num(last.get('miou'))}, pixel acc {_num(last.get('pixel_acc'))}")
+    say(f"run dir: {run.run_dir} (config.yaml, metrics.jsonl, metrics.csv, last.pt, best.pt)")
