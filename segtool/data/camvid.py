@@ -41,7 +41,7 @@ def detect_layout(root: Path, split: str) -> str:
                        f"11 classes, or class_dict.csv and {split}_labels/ for 32 classes)")
 
 
-def segnet_samples(root: Path, split: str) -> list[tuple[Path, Path]]:
+def segnet_samples(root: Path, split: str, *, check: bool = True) -> list[tuple[Path, Path]]:
     listing = Path(split) if Path(split).is_file() else root / f"{split}.txt"
     if listing.is_file():
         pairs = []
@@ -62,11 +62,12 @@ def segnet_samples(root: Path, split: str) -> list[tuple[Path, Path]]:
         source = image_dir
     if not pairs:
         raise SegtoolError(f"{source}: no samples listed")
-    check_files_exist(pairs, source)
+    if check:
+        check_files_exist(pairs, source)
     return pairs
 
 
-def camvid32_samples(root: Path, split: str) -> list[tuple[Path, Path]]:
+def camvid32_samples(root: Path, split: str, *, check: bool = True) -> list[tuple[Path, Path]]:
     image_dir, label_dir = root / split, root / f"{split}_labels"
     for folder in (image_dir, label_dir):
         if not folder.is_dir():
@@ -75,7 +76,8 @@ def camvid32_samples(root: Path, split: str) -> list[tuple[Path, Path]]:
              if p.suffix.lower() in IMAGE_EXTENSIONS]
     if not pairs:
         raise SegtoolError(f"{image_dir}: directory holds no images")
-    check_files_exist(pairs, image_dir)
+    if check:
+        check_files_exist(pairs, image_dir)
     return pairs
 
 
