@@ -220,7 +220,7 @@ class _LineParser:
             return False
         if isinstance(item, dict):
             return "boxes" not in item
-        return isinstance(item, list) and not any(isinstance(v, (list, dict)) for v in item)
+        return isinstance(item, list) and bool(item) and not any(isinstance(v, (list, dict)) for v in item)
 
     def line(self, lineno: int, text: str) -> Record | None:
         if self.layout is not None and self.layout.kind == "jsonl":

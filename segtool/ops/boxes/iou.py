@@ -52,6 +52,10 @@ class _Columns:
             cols.aspect = torch.atan2(w, h)  # = atan(w / h), and 0 instead of NaN for a point box
         return cols
 
+    def rows(self, start: int, stop: int) -> _Columns:
+        return _Columns(*(None if t is None else t[start:stop] for t in
+                          (self.x1, self.y1, self.x2, self.y2, self.area, self.cx, self.cy, self.aspect)))
+
 
 def _block(a: _Columns, b: _Columns, kind: str) -> Tensor:
     """The (n, m) values between a block of A and all of B (in-place ops keep temporaries few)."""
@@ -97,10 +101,12 @@ def iter_iou_blocks(a: Tensor, b: Tensor, kind: str = "iou", *,
                     chunk_elements: int | None = None) -> Iterator[tuple[int, Tensor]]:
     """Yield ``(first_row, values)`` for consecutive row blocks of the N x M matrix."""
     a, b = _prepare(a, b, kind)
-    b_cols = _Columns.of(b, kind, column=False)
+    # Per-box quantities once for all of A: vectorised atan2 can differ in the last bit from the
+    # scalar tail, and the result must not depend on where the blocks start.
+    a_cols, b_cols = _Columns.of(a, kind, column=True), _Columns.of(b, kind, column=False)
     rows = _rows_per_block(a, b.shape[0], chunk_elements)
     for start in range(0, a.shape[0], rows):
-        yield start, _block(_Columns.of(a[start:start + rows], kind, column=True), b_cols, kind)
+        yield start, _block(a_cols.rows(start, start + rows), b_cols, kind)
 
 
 def pairwise_iou(a: Tensor, b: Tensor, kind: str = "iou", *, chunk_elements: int | None = None) -> Tensor:
