@@ -194,3 +194,66 @@ def make_demo_data(
            + ", ".join(manifest["class_names"]))
     if json_out:
         emit_json({"root": str(root), **manifest})
+
+
+def _parse_crop(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    from segtool.data.stats import parse_crop
+
+    try:
+        return parse_crop(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--crop") from None
+
+
+@app.command("voc-stats")
+def voc_stats(
+    root: Annotated[Path | None, typer.Argument(
+        metavar="[ROOT]", help="VOC2012 folder, VOCdevkit or its parent (default: $SEGTOOL_DATA/VOCdevkit/"
+        "VOC2012, else ./data/VOCdevkit/VOC2012); a CamVid or images/+masks/ folder with --format.")] = None,
+    split: Annotated[str, typer.Option(
+        "--split", "-s", metavar="train|val|trainval|all", help="Which images; all = every split, each once.")] = "train",
+    crop: Annotated[str | None, typer.Option(
+        "--crop", metavar="HxW", help="Also count the images at least this size (e.g. 320x480), per split.")] = None,
+    mean_std: Annotated[bool, typer.Option(
+        "--mean-std", help="Also compute the per-channel RGB mean and std (decodes every image: slower).")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-w", min=1, help="Worker processes (default: CPU cores, at most 4).")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="voc|camvid|folder", help="Dataset layout under ROOT.")] = "voc",
+    palette: Annotated[str | None, typer.Option(
+        "--palette", "-p", help="Palette for class names / RGB masks (default: the format's own).")] = None,
+    download: Annotated[bool, typer.Option(
+        "--download", help="Fetch VOC2012 (about 2 GB) with torchvision's downloader if ROOT lacks it.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit with status 1 when any problem (missing, unreadable, bad labels) is found.")] = False,
+    json_out: Json = False,
+    quiet: Quiet = False,
+) -> None:
+    """Statistics of a segmentation dataset: sizes, class pixels and images, void share, class weights."""
+    from segtool.core.console import emit_json, progress, set_quiet
+    from segtool.core.paths import default_voc_root
+    from segtool.data.stats import SPLIT_CHOICES, dataset_stats, default_workers
+    from segtool.data.stats_report import render_stats
+
+    set_quiet(quiet)
+    _choice(fmt, FORMATS, "--format")
+    _choice(split, SPLIT_CHOICES, "--split")
+    crop_hw = _parse_crop(crop)
+    if root is None:
+        if fmt != "voc":
+            raise typer.BadParameter(f"--format {fmt} needs a ROOT folder", param_hint="ROOT")
+        root = default_voc_root()
+    with progress() as bar:
+        task = bar.add_task("voc-stats", total=None)
+        report = dataset_stats(fmt, root, split, crop=crop_hw, mean_std=mean_std,
+                               workers=workers or default_workers(), palette=palette, download=download,
+                               on_sample=lambda: bar.advance(task))
+    render_stats(report)
+    if json_out:
+        emit_json(report)
+    if strict and report["problems"]:
+        from segtool.core.errors import SegtoolError
+
+        raise SegtoolError(f"{report['root']}: {len(report['problems'])} problems found (--strict)")

@@ -44,7 +44,7 @@ def resolve_source(fmt: str, root: str | Path | None, split: str = "train", *, p
     if fmt == "voc":
         root_path = Path(root)
         if download and not _has_voc(root_path):
-            voc.download_voc(root_path)
+            voc.download_voc(voc.download_dest(root_path))
         samples = voc.voc_samples(root_path, split, check=check)
         pal = override or voc.voc_palette()
     elif fmt == "demo":

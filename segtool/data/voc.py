@@ -31,7 +31,9 @@ def resolve_voc_root(root: str | Path) -> Path:
         if is_voc_folder(candidate):
             return candidate
     if not root.exists():
-        raise SegtoolError(f"{root}: VOC root not found; {HOW_TO_GET}")
+        raise SegtoolError(f"{root}: VOC root not found (looked for {root}, {root / 'VOC2012'} and "
+                           f"{root / 'VOCdevkit' / 'VOC2012'}; the default is $SEGTOOL_DATA/VOCdevkit/VOC2012, "
+                           f"else ./data/VOCdevkit/VOC2012); {HOW_TO_GET}")
     raise SegtoolError(f"{root}: no VOC2012 layout here (looked for JPEGImages/ and SegmentationClass/ in "
                        f"{root}, {root / 'VOC2012'} and {root / 'VOCdevkit' / 'VOC2012'}); {HOW_TO_GET}")
 
@@ -91,6 +93,16 @@ def voc_samples(root: str | Path, split: str | Path = "train", *, check: bool = 
 
 def voc_palette() -> Palette:
     return get_palette("voc")
+
+
+def download_dest(root: str | Path) -> Path:
+    """The folder to download into so that VOC ends up at ``root`` (VOC2012, VOCdevkit or parent)."""
+    root = Path(root)
+    if root.name == "VOC2012" and root.parent.name == "VOCdevkit":
+        return root.parent.parent
+    if root.name == "VOCdevkit":
+        return root.parent
+    return root
 
 
 def download_voc(dest: str | Path | None = None) -> Path:
