@@ -196,7 +196,7 @@ def evaluate(
     from segtool.core.console import emit_json, set_quiet
     from segtool.engine.checkpoint import load_checkpoint
     from segtool.engine.evaluate import evaluate_checkpoint, render_report, write_confusion
-    from segtool.engine.loaders import DataSource, resolve_source
+    from segtool.engine.loaders import DataSource, find_data_source
 
     set_quiet(quiet)
     win, step = _parse_hw(window, "--window"), _parse_hw(stride, "--stride")
@@ -204,7 +204,7 @@ def evaluate(
         _check_confusion_target(confusion, force)
     ckpt = load_checkpoint(checkpoint)
     if data is not None or fmt is not None:
-        source = resolve_source(data, fmt or "auto", (ckpt.get("data") or {}).get("demo") or {})
+        source = find_data_source(data, fmt or "auto", (ckpt.get("data") or {}).get("demo") or {})
     else:
         source = DataSource.from_dict(ckpt["data"])
     if sliding_window and win is None:

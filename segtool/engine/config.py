@@ -232,8 +232,20 @@ def resolve_config(model: str, model_info, file_values: dict | None = None, cli_
         overlay({k: _coerce(k, v) for k, v in DEMO_PRESET.items()}, "demo preset")
         demo_changes = {k: (old, values[k], source) for k, (old, source) in before.items() if old != values[k]}
         overlay({"format": "demo"}, "demo preset")
-    overlay(file_values or {}, "config file")
-    overlay({k: v for k, v in (cli_values or {}).items() if v is not None}, "command line")
+    schedule_before = values["schedule"]
+    user_layers = [(file_values or {}, "config file"),
+                   ({k: v for k, v in (cli_values or {}).items() if v is not None}, "command line")]
+    for layer, source in user_layers:
+        overlay(layer, source)
+    if values["schedule"] != schedule_before:
+        # Another schedule than the recipe's: its options (e.g. onecycle's max_lr) no longer apply.
+        values["schedule_options"] = {}
+        for layer, source in user_layers:
+            if "schedule_options" in layer:
+                values["schedule_options"].update(layer["schedule_options"])
+                sources["schedule_options"] = source
+        if not any("schedule_options" in layer for layer, _ in user_layers):
+            sources["schedule_options"] = sources["schedule"]
     config = TrainConfig(**values)
     validate(config)
     return ResolvedConfig(config, sources, use_demo, demo_changes)

@@ -12,7 +12,7 @@ from pathlib import Path
 from segtool.core.errors import SegtoolError
 from segtool.engine.checkpoint import check_compatible, load_checkpoint
 from segtool.engine.config import DEMO_DATA, ResolvedConfig, load_yaml_config, resolve_config, to_yaml
-from segtool.engine.loaders import DataSource, resolve_source, should_use_demo
+from segtool.engine.loaders import DataSource, find_data_source, should_use_demo
 from segtool.engine.messages import say
 from segtool.engine.run_dir import default_run_dir, find_latest_run, prepare_run_dir
 
@@ -51,7 +51,7 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
         check_compatible(checkpoint, model, checkpoint["num_classes"])
         resolved = resolve_config(model, None, file_values, cli_values, base=checkpoint["config"])
         if data_given or format_given:
-            source = resolve_source(resolved.config.data, resolved.config.format, DEMO_DATA)
+            source = find_data_source(resolved.config.data, resolved.config.format, DEMO_DATA)
         else:
             source = DataSource.from_dict(checkpoint["data"])
         run_dir = out_path or Path(checkpoint["path"]).parent
@@ -64,7 +64,7 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
         fmt = cli_values.get("format") or file_values.get("format") or "auto"
         use_demo = not data_given and should_use_demo(None, fmt)
         resolved = resolve_config(model, info, file_values, cli_values, use_demo=use_demo)
-        source = resolve_source(resolved.config.data, resolved.config.format, DEMO_DATA)
+        source = find_data_source(resolved.config.data, resolved.config.format, DEMO_DATA)
         run_dir = out_path or default_run_dir(model)
     if create_dir and is_main_rank():
         if source.note:

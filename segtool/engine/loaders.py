@@ -83,7 +83,7 @@ def should_use_demo(data: str | None, fmt: str) -> bool:
     return data is None and fmt == "auto" and not default_voc_root().is_dir()
 
 
-def resolve_source(data: str | None, fmt: str, demo: dict) -> DataSource:
+def find_data_source(data: str | None, fmt: str, demo: dict) -> DataSource:
     from segtool.core.paths import default_voc_root
 
     if fmt == "demo":
