@@ -81,8 +81,9 @@ def test_perfect_prediction_scores_one():
     assert scores["miou"] == scores["pixel_acc"] == scores["mean_acc"] == scores["fwiou"] == 1.0
 
 
-def test_losses_ignore_index_bce_and_aux():
-    from segtool.ops.losses import SegmentationLoss, binary_cross_entropy, class_weights_from_counts
+def test_losses_ignore_index_bce_aux_and_weight_files(tmp_path):
+    from segtool.core.errors import SegtoolError
+    from segtool.ops.losses import SegmentationLoss, binary_cross_entropy, load_class_weights
 
     logits = torch.randn(2, 3, 4, 4)
     target = torch.randint(0, 3, (2, 4, 4))
@@ -102,10 +103,12 @@ def test_losses_ignore_index_bce_and_aux():
     expected = torch.nn.functional.binary_cross_entropy_with_logits(one[:, 0][keep], binary[keep].float())
     assert torch.allclose(binary_cross_entropy(one, binary), expected)
 
-    median = class_weights_from_counts(np.array([100, 10, 0, 1]), "median")
-    np.testing.assert_allclose(median, [0.1, 1.0, 0.0, 10.0])
-    enet = class_weights_from_counts(np.array([90, 10]), "enet")
-    assert enet[1] > enet[0] > 0
+    weights_file = tmp_path / "w.txt"
+    weights_file.write_text("1, 2.5\n# comment\n3\n")
+    assert load_class_weights(weights_file, 3).tolist() == [1.0, 2.5, 3.0]
+    with pytest.raises(SegtoolError, match="2 class weights for 3 classes"):
+        weights_file.write_text("1 2")
+        load_class_weights(weights_file, 3)
 
 
 def test_schedules_step_per_iteration():

@@ -21,7 +21,7 @@ from segtool.engine.loaders import (
     open_dataset,
     train_loader,
 )
-from segtool.ops.losses import SegmentationLoss, class_weights_from_counts, load_class_weights
+from segtool.ops.losses import SegmentationLoss, load_class_weights
 
 
 def out_channels(config: TrainConfig, num_classes: int) -> int:
@@ -99,17 +99,16 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
     return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def count_class_pixels(dataset, num_classes: int) -> np.ndarray:
-    """Labelled pixels per class over the whole split (masks only, no augmentation)."""
-    counts = np.zeros(num_classes, dtype=np.int64)
-    decoder = getattr(dataset, "decoder", None)
+def count_class_pixels(dataset, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labelled pixels per class, pixels of the images that contain each class) over the split."""
+    pixels = np.zeros(num_classes, dtype=np.int64)
+    pixels_of_images_with = np.zeros(num_classes, dtype=np.int64)
     for index in range(len(dataset)):
-        if decoder is not None:
-            labels = decoder(dataset.sample_paths(index)[1])
-        else:
-            labels = dataset.read_sample(index)[1]
-        counts += np.bincount(np.asarray(labels).reshape(-1), minlength=256)[:num_classes]
-    return counts
+        labels = np.asarray(dataset.decoder(dataset.sample_paths(index)[1]))
+        counts = np.bincount(labels.reshape(-1), minlength=256)[:num_classes]
+        pixels += counts
+        pixels_of_images_with[counts > 0] += labels.size
+    return pixels, pixels_of_images_with
 
 
 def build_loss(config: TrainConfig, data: Data, device: torch.device) -> SegmentationLoss:
@@ -118,7 +117,12 @@ def build_loss(config: TrainConfig, data: Data, device: torch.device) -> Segment
     spec = config.class_weights
     if spec and spec != "none":
         if spec in ("median", "enet"):
-            values = class_weights_from_counts(count_class_pixels(data.train_dataset, num_classes), spec)
+            from segtool.data.stats import class_weights
+
+            median, enet = class_weights(*count_class_pixels(data.train_dataset, num_classes))
+            values = np.array([w or 0.0 for w in (median if spec == "median" else enet)])
+            if not values.any():
+                raise SegtoolError("--class-weights: the training masks hold no labelled pixels")
         else:
             values = load_class_weights(Path(spec), num_classes)
         weights = torch.tensor(values, dtype=torch.float32, device=device)

@@ -18,7 +18,7 @@ from segtool.core.errors import SegtoolError
 
 IGNORE_INDEX = 255
 LOSSES = ("ce", "bce")
-CLASS_WEIGHT_METHODS = ("none", "median", "enet")
+CLASS_WEIGHT_METHODS = ("none", "median", "enet")  # median / enet: segtool.data.stats.class_weights
 
 
 def binary_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
@@ -77,28 +77,6 @@ def split_outputs(output) -> tuple[torch.Tensor, list[torch.Tensor]]:
     if isinstance(aux, torch.Tensor):
         aux = [aux]
     return main, list(aux)
-
-
-def class_weights_from_counts(counts: np.ndarray, method: str) -> np.ndarray:
-    """Class weights from per-class pixel counts.
-
-    median: median frequency balancing (Eigen & Fergus, SegNet): median(f) / f_c.
-    enet: 1 / ln(1.02 + p_c) (Paszke et al., ENet). Classes with no pixels get weight 0.
-    """
-    counts = np.asarray(counts, dtype=np.float64)
-    total = counts.sum()
-    if total <= 0:
-        raise SegtoolError("class weights: the training masks hold no labelled pixels")
-    freq = counts / total
-    present = counts > 0
-    weights = np.zeros_like(freq)
-    if method == "median":
-        weights[present] = np.median(freq[present]) / freq[present]
-    elif method == "enet":
-        weights[present] = 1.0 / np.log(1.02 + freq[present])
-    else:
-        raise SegtoolError(f"unknown class-weight method {method!r}; expected median, enet or a file")
-    return weights
 
 
 def load_class_weights(path: str | Path, num_classes: int) -> np.ndarray:
