@@ -152,14 +152,18 @@ def anchors(
     if all_anchors and point is not None:
         raise typer.BadParameter("give --all or --at, not both")
     height, width = _image_size(image) if image is not None else _parse_size(size)
+
+    from segtool.ops.boxes import anchors as anc
+
+    anc.check_anchor_args(height, width, size_list, ratio_list)
+    if point is not None:
+        anc.check_pixel(height, width, *point)
     if draw is not None:
         from segtool.core.io import check_output
 
         check_output(draw, force)
         background = _load_image(image) if image is not None else None
     dev = device_from_options(device, npu_transfer, threads)
-
-    from segtool.ops.boxes import anchors as anc
 
     if all_anchors:
         _stream_all_anchors(height, width, size_list, ratio_list, pixels, "csv" if style == "text" else style, dev)
@@ -259,8 +263,8 @@ def _draw_anchors(background, height, width, sizes, ratios, point, out, force, d
 
 # ---- iou ---------------------------------------------------------------------------------------
 
-def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat | None, fix: bool, dev):
-    """The box sets (1 or 2) as validated xyxy tensors on ``dev``, with their BoxSets."""
+def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat | None, fix: bool):
+    """The box sets (1 or 2) as validated float64 xyxy tensors, with their BoxSets."""
     from segtool.ops.boxes.files import boxes_from_text, read_boxes
     from segtool.ops.boxes.formats import validate_boxes
 
@@ -275,7 +279,7 @@ def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat |
     if len(sets) > 2:
         raise typer.BadParameter("at most two box sets: A and B (files or --box)")
     tensors = [validate_boxes(s.tensor(), s.fmt, source=s.source, names=[r.where for r in s.records],
-                              fix=fix).to(dev) for s in sets]
+                              fix=fix) for s in sets]
     return sets, tensors
 
 
@@ -313,19 +317,21 @@ def iou(
     style = _style(json_out, csv_out)
     if (draw is None) != (output is None):
         raise typer.BadParameter("--draw IMG and -o OUT.png go together")
+    canvas = None
     if output is not None:
         from segtool.core.io import check_output
 
         check_output(output, force)
+        canvas = _load_image(draw)
+    sets, tensors = _read_box_sets([s for s in (a, b) if s is not None], box or [], in_format, fix)
     dev = device_from_options(device, npu_transfer, threads)
-    sets, tensors = _read_box_sets([s for s in (a, b) if s is not None], box or [], in_format, fix, dev)
-    boxes_a, boxes_b = tensors[0], tensors[-1]
+    boxes_a, boxes_b = tensors[0].to(dev), tensors[-1].to(dev)
     if best or min_iou is not None:
         _print_matches(boxes_a, boxes_b, kind.value, best, min_iou, style)
     else:
         _print_matrix(boxes_a, boxes_b, kind.value, style)
-    if draw is not None:
-        _draw_sets(draw, output, tensors, force)
+    if canvas is not None:
+        _draw_sets(canvas, output, tensors, force)
 
 
 def _print_matrix(boxes_a, boxes_b, kind: str, style: str) -> None:
@@ -379,12 +385,11 @@ def _print_matches(boxes_a, boxes_b, kind: str, best: bool, min_iou: float | Non
     table.close()
 
 
-def _draw_sets(image_path: Path, output: Path, tensors, force: bool) -> None:
+def _draw_sets(canvas, output: Path, tensors, force: bool) -> None:
     from segtool.core.console import notice
     from segtool.core.io import save_image
     from segtool.viz.draw_boxes import draw_boxes
 
-    canvas = _load_image(image_path)
     boxes, labels = [], []
     for name, t in zip("AB", tensors, strict=False):
         boxes += t.cpu().tolist()
@@ -469,15 +474,16 @@ def nms(
 
     set_quiet(quiet)
     style = _style(json_out, csv_out)
-    dev = device_from_options(device, npu_transfer, threads)
-    (box_set,), (xyxy,) = _read_box_sets([boxes], [], in_format, fix, dev)
+    (box_set,), (xyxy,) = _read_box_sets([boxes], [], in_format, fix)
     score_values = torch.tensor(column_values(box_set, scores, "--scores"), dtype=torch.float64)
     class_values = class_ids = None
     if classes is not None:
         class_values = column_values(box_set, classes, "--classes", numeric=False)
         ids = {}
         class_ids = torch.tensor([ids.setdefault(str(c), len(ids)) for c in class_values])
-    keep = suppress(xyxy, score_values.to(dev), iou_threshold, classes=class_ids, min_score=min_score).cpu().tolist()
+    dev = device_from_options(device, npu_transfer, threads)
+    keep = suppress(xyxy.to(dev), score_values.to(dev), iou_threshold, classes=class_ids, min_score=min_score)
+    keep = keep.cpu().tolist()
     if not rows:
         if style == "jsonl":
             emit_json({"kept": keep, "count": len(keep), "of": len(box_set)})

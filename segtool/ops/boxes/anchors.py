@@ -43,13 +43,19 @@ class AnchorShape:
     height_px: float
 
 
-def _check(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float]) -> None:
+def check_anchor_args(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float]) -> None:
     if height < 1 or width < 1:
         raise SegtoolError(f"image size must be at least 1x1, got {height}x{width}")
     if not sizes or not ratios:
         raise SegtoolError("anchors need at least one size and one ratio")
     if any(not s > 0 for s in sizes) or any(not r > 0 for r in ratios):
         raise SegtoolError(f"sizes and ratios must be positive, got sizes={list(sizes)} ratios={list(ratios)}")
+
+
+def check_pixel(height: int, width: int, y: int, x: int) -> None:
+    if not (0 <= y < height and 0 <= x < width):
+        raise SegtoolError(f"pixel (y={y}, x={x}) is outside the {height}x{width} image "
+                           f"(y must be in 0..{height - 1}, x in 0..{width - 1})")
 
 
 def _half_extents(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float],
@@ -72,7 +78,7 @@ def anchor_grid(height: int, width: int, sizes: Sequence[float], ratios: Sequenc
     ``rows=(start, stop)`` and ``cols=(start, stop)`` select part of the image; the values equal
     the matching slice of the full ``multibox_prior`` output.
     """
-    _check(height, width, sizes, ratios)
+    check_anchor_args(height, width, sizes, ratios)
     r0, r1 = rows or (0, height)
     c0, c1 = cols or (0, width)
     centre_y = (torch.arange(r0, r1, device=device) + 0.5) * (1.0 / height)
@@ -102,16 +108,14 @@ def multibox_prior_pixels(height: int, width: int, sizes: Sequence[float], ratio
 def anchors_at(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float], y: int, x: int, *,
                pixels: bool = False, device=None) -> Tensor:
     """The (A, 4) anchors centred on pixel (row y, column x), normalised or in pixels."""
-    if not (0 <= y < height and 0 <= x < width):
-        raise SegtoolError(f"pixel (y={y}, x={x}) is outside the {height}x{width} image "
-                           f"(y must be in 0..{height - 1}, x in 0..{width - 1})")
+    check_pixel(height, width, y, x)
     boxes = anchor_grid(height, width, sizes, ratios, rows=(y, y + 1), cols=(x, x + 1), device=device)[0, 0]
     return boxes * pixel_scale(height, width, device) if pixels else boxes
 
 
 def anchor_shapes(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float]) -> list[AnchorShape]:
     """The per-pixel layout: which (size, ratio) each anchor index has and how big it is."""
-    _check(height, width, sizes, ratios)
+    check_anchor_args(height, width, sizes, ratios)
     pairs = [(s, ratios[0]) for s in sizes] + [(sizes[0], r) for r in ratios[1:]]
     extents = _half_extents(height, width, sizes, ratios, None) * 2
     return [AnchorShape(k, float(s), float(r), float(extents[k, 2]), float(extents[k, 3]),
