@@ -1,0 +1,226 @@
+"""The fcn8 head ``upsample_81 -> upsample_82 -> final`` computed as one stride-8 transposed conv.
+
+The three layers contain no nonlinearity, so for an input X (N x C x h x w, C = 768 + n) they are one
+affine map. With the three weights W1 (k4 s4 p0), W2 (k4 s2 p1) and W3 (k7 p3), output pixel u
+(per axis) receives input pixel i through the tap m = 2a + b + (6 - d) of a 16-tap kernel placed at
+u = 8i + m - 4, where a, b, d are the taps of W1, W2, W3. So
+
+    head(X) = conv_transpose2d(X, K, stride=8, padding=4) + bias_map - ring(X)
+
+* ``K`` (C x n x 16 x 16) is composed from W1, W2, W3 with two small transposed convolutions
+  (W3 with W2 first, since n << C, then with W1): ~31 GMAC for the real head, differentiable, so
+  training updates the three original parameters.
+* ``bias_map`` (n x 8h x 8w) is the chain's answer to a zero input. It is not constant: upsample_82's
+  taps alternate with the pixel parity and thin out at the border, and final's zero padding adds a
+  border band. It is computed exactly from 16 0/1 tap masks (one 17-channel 7x7 conv).
+* ``ring``: the composed kernel behaves as if ``final`` saw the one-pixel ring of upsample_82's output
+  that its padding=1 crops away; the real ``final`` sees zeros there. That ring comes only from the
+  outermost row / column of X (tap 0 or 3 of W1 and W2), so its effect on the 3-pixel output border
+  band is subtracted exactly with four edge kernels, adding back the four corners counted twice.
+
+Per image the fused head costs ~1/50 of the layer chain; composing costs about one image's worth
+of head compute, independent of batch and image size, and is cached in eval mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "ComposedHead",
+    "FusedHeadCache",
+    "bias_response",
+    "compose_head",
+    "compose_kernel",
+    "fused_head_forward",
+    "fused_head_macs",
+    "layered_head_macs",
+    "compose_macs",
+]
+
+
+class _PlaceTaps(torch.autograd.Function):
+    """Sum per-tap products into a kernel: out[i, k, s*a + q] += p[i, a, k, q] (a, q per axis).
+
+    ``F.fold`` computes the same, but its backward (im2col) is ~20x slower on CPU for these shapes;
+    here the backward is a strided view of the incoming gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, p: Tensor, stride: int) -> Tensor:
+        ci, ah, aw, k, qh, qw = p.shape
+        out = p.new_zeros(ci, k, stride * (ah - 1) + qh, stride * (aw - 1) + qw)
+        for y in range(ah):
+            for x in range(aw):
+                out[:, :, stride * y:stride * y + qh, stride * x:stride * x + qw] += p[:, y, x]
+        ctx.stride, ctx.shape = stride, p.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        grad = grad.contiguous()
+        s_i, s_k, s_y, s_x = grad.stride()
+        s = ctx.stride
+        return grad.as_strided(ctx.shape, (s_i, s * s_y, s * s_x, s_k, s_y, s_x)), None
+
+
+def _tap_products(w_in: Tensor, w_out: Tensor) -> Tensor:
+    """P[i, a_y, a_x, k, q_y, q_x] = sum_o w_in[i, o, a] * w_out[o, k, q]: one GEMM over the middle channels."""
+    ci, co, ah, aw = w_in.shape
+    _, k, qh, qw = w_out.shape
+    flat = w_in.permute(0, 2, 3, 1).reshape(ci * ah * aw, co) @ w_out.reshape(co, k * qh * qw)
+    return flat.view(ci, ah, aw, k, qh, qw)
+
+
+def _final_as_transposed(w3: Tensor) -> Tensor:
+    """final's weight (n x C x 7 x 7 correlation) as a C x n transposed-conv kernel (flipped taps)."""
+    return w3.flip(-2, -1).transpose(0, 1)
+
+
+def compose_kernel(w1: Tensor, w2: Tensor, w3: Tensor) -> Tensor:
+    """Kernel of ``conv(w3, p3) o convT(w2, s2, p1) o convT(w1, s4)`` as one stride-8 transposed conv.
+
+    w1: C x C1 x A x A', w2: C1 x C2 x B x B' (ConvTranspose layout), w3: n x C2 x D x D' (Conv
+    layout). Returns C x n x (2(A-1) + B + D - 1) per axis: 16 x 16 for the full fcn8 head. W3 is
+    composed with W2 first (n << C keeps that GEMM small), then with W1 at upsample_82's stride 2.
+    """
+    w23 = _PlaceTaps.apply(_tap_products(w2, _final_as_transposed(w3)), 1)  # C1 x n x (B+D-1)^2
+    return _PlaceTaps.apply(_tap_products(w1, w23), 2)
+
+
+@dataclass
+class ComposedHead:
+    """Everything the fused head needs that depends only on the weights."""
+
+    kernel: Tensor  # C x n x 16 x 16
+    top: Tensor  # C x n x 3 x 16: response of the ring row above the image (from X's first row)
+    bottom: Tensor
+    left: Tensor  # C x n x 16 x 3
+    right: Tensor
+    corners: tuple[Tensor, Tensor, Tensor, Tensor]  # C x n x 3 x 3: top-left, top-right, bottom-left, bottom-right
+
+
+def compose_head(w1: Tensor, w2: Tensor, w3: Tensor) -> ComposedHead:
+    """The composed kernel plus the exact border-ring kernels (see the module docstring)."""
+    pairs = _tap_products(w2, _final_as_transposed(w3))  # every (W2 tap, W3 tap) pair, reused below
+    first, last = slice(0, 1), slice(3, 4)  # taps of W1/W2 that feed the cropped ring
+    # Taps of W3 (flipped) that reach the ring from inside the image: the top ring row sits above
+    # output rows 0..2 (W3 rows 0..2, flipped 4..6); the bottom one below the last three.
+    near, far = slice(4, 7), slice(0, 3)
+    every = slice(None)
+
+    def part(ry: slice, rx: slice, dy: slice, dx: slice) -> Tensor:
+        w23 = _PlaceTaps.apply(pairs[:, ry, rx, :, dy, dx], 1)
+        return _PlaceTaps.apply(_tap_products(w1[:, :, ry, rx], w23), 2)
+
+    return ComposedHead(
+        kernel=part(every, every, every, every),
+        top=part(first, every, near, every),
+        bottom=part(last, every, far, every),
+        left=part(every, first, every, near),
+        right=part(every, last, every, far),
+        corners=(part(first, first, near, near), part(first, last, near, far),
+                 part(last, first, far, near), part(last, last, far, far)),
+    )
+
+
+def _tap_masks(h: int, w: int, like: Tensor) -> Tensor:
+    """1 x 16 x 8h x 8w: mask b says whether tap b of upsample_82 reaches that output pixel."""
+    ones = like.new_ones(1, 1, 4 * h, 4 * w)
+    taps = torch.eye(16, dtype=like.dtype, device=like.device).view(1, 16, 4, 4)
+    return F.conv_transpose2d(ones, taps, stride=2, padding=1)
+
+
+def bias_response(b1: Tensor, b2: Tensor, b3: Tensor, w2: Tensor, w3: Tensor, h: int, w: int) -> Tensor:
+    """The head's output for a zero input of size h x w: n x 8h x 8w (exact, ~1 GMAC at 224 px)."""
+    n = w3.shape[0]
+    per_tap = torch.einsum("c,cobx->obx", b1, w2).reshape(-1, 16)  # C x 16: b1 through each W2 tap
+    sources = torch.cat([b2[:, None], per_tap], dim=1)  # C x 17: constant b2, then the 16 tap maps
+    weight = torch.einsum("kodx,os->ksdx", w3, sources)  # n x 17 x 7 x 7
+    taps = _tap_masks(h, w, w3)
+    masks = torch.cat([taps.new_ones(1, 1, 8 * h, 8 * w), taps], dim=1)
+    return (F.conv2d(masks, weight, padding=3) + b3.view(1, n, 1, 1))[0]
+
+
+def fused_head_forward(x: Tensor, composed: ComposedHead, bias_map: Tensor) -> Tensor:
+    """Apply the fused head to x (N x C x h x w) -> N x n x 8h x 8w."""
+    out = F.conv_transpose2d(x, composed.kernel, stride=8, padding=4)
+    out = out + bias_map
+    # The exact border correction: remove what the cropped ring of upsample_82 contributed.
+    out[:, :, :3, :] -= F.conv_transpose2d(x[:, :, :1, :], composed.top, stride=(1, 8), padding=(0, 4))
+    out[:, :, -3:, :] -= F.conv_transpose2d(x[:, :, -1:, :], composed.bottom, stride=(1, 8), padding=(0, 4))
+    out[:, :, :, :3] -= F.conv_transpose2d(x[:, :, :, :1], composed.left, stride=(8, 1), padding=(4, 0))
+    out[:, :, :, -3:] -= F.conv_transpose2d(x[:, :, :, -1:], composed.right, stride=(8, 1), padding=(4, 0))
+    top_left, top_right, bottom_left, bottom_right = composed.corners
+    out[:, :, :3, :3] += F.conv_transpose2d(x[:, :, :1, :1], top_left)
+    out[:, :, :3, -3:] += F.conv_transpose2d(x[:, :, :1, -1:], top_right)
+    out[:, :, -3:, :3] += F.conv_transpose2d(x[:, :, -1:, :1], bottom_left)
+    out[:, :, -3:, -3:] += F.conv_transpose2d(x[:, :, -1:, -1:], bottom_right)
+    return out
+
+
+class FusedHeadCache:
+    """Eval-mode cache of the composed kernels (and bias maps per input size).
+
+    Valid while the six head parameters are the same tensors at the same version: an optimizer
+    step, ``load_state_dict`` or any in-place change bumps ``_version`` and forces a recompose.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._composed: ComposedHead | None = None
+        self._bias_maps: dict[tuple[int, int], Tensor] = {}
+
+    @staticmethod
+    def _key_of(params: list[Tensor]) -> tuple:
+        return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+
+    def is_valid(self, params: list[Tensor]) -> bool:
+        return self._composed is not None and self._key == self._key_of(params)
+
+    def clear(self) -> None:
+        self._key, self._composed, self._bias_maps = None, None, {}
+
+    def get(self, up81: nn.ConvTranspose2d, up82: nn.ConvTranspose2d, final: nn.Conv2d,
+            h: int, w: int) -> tuple[ComposedHead, Tensor]:
+        params = _head_params(up81, up82, final)
+        if not self.is_valid(params):
+            self.clear()
+            with torch.no_grad():
+                self._composed = compose_head(up81.weight, up82.weight, final.weight)
+            self._key = self._key_of(params)
+        if (h, w) not in self._bias_maps:
+            with torch.no_grad():
+                self._bias_maps[(h, w)] = bias_response(up81.bias, up82.bias, final.bias,
+                                                        up82.weight, final.weight, h, w)
+        return self._composed, self._bias_maps[(h, w)]
+
+
+def _head_params(up81: nn.Module, up82: nn.Module, final: nn.Module) -> list[Tensor]:
+    return [up81.weight, up81.bias, up82.weight, up82.bias, final.weight, final.bias]
+
+
+def layered_head_macs(batch: int, channels: int, classes: int, h: int, w: int) -> int:
+    """Multiply-adds of the layer-by-layer head on an N x C x h x w input."""
+    up81 = batch * h * w * channels * channels * 16
+    up82 = batch * 16 * h * w * channels * channels * 16
+    final = batch * 64 * h * w * channels * classes * 49
+    return up81 + up82 + final
+
+
+def compose_macs(channels: int, classes: int) -> int:
+    """Multiply-adds of composing the kernel and the four ring kernels (independent of batch)."""
+    main = classes * 49 * channels * channels * 16 + channels * 16 * channels * classes * 100
+    ring = 4 * (classes * 21 * channels * channels * 4 + channels * 4 * channels * classes * 30)
+    return main + ring
+
+
+def fused_head_macs(batch: int, channels: int, classes: int, h: int, w: int) -> int:
+    """Multiply-adds of applying the fused head (kernel already composed), bias map included."""
+    apply = batch * h * w * channels * classes * 256
+    bias = 64 * h * w * 17 * classes * 49
+    return apply + bias

@@ -1,0 +1,106 @@
+"""fcn32s / fcn16s / fcn8s / fcns on torchvision's VGG-16 ``features`` (SPEC section 4).
+
+The backbone is read out by name after each of its five max-pools (x1..x5 at 1/2..1/32). The
+decoder is five stride-2 transposed convs 512 -> 512 -> 256 -> 128 -> 64 -> 32, each followed by ReLU
+and BatchNorm; the variants differ only in how many skips they add (after the ReLU, before the
+BatchNorm, as in the write-up): none (32s), x4 (16s), x4 + x3 (8s), x4 + x3 + x2 + x1 (s).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.vgg import cfgs, make_layers
+
+from segtool.models._registry import ModelInfo, register_model
+from segtool.models._weights import init_backbone
+
+__all__ = ["VGGFCN", "fcn32s", "fcn16s", "fcn8s", "fcns"]
+
+# Indices of VGG-16's five max-pools in ``vgg16().features``.
+_POOLS = {"4": "x1", "9": "x2", "16": "x3", "23": "x4", "30": "x5"}
+_DECODER = (512, 512, 256, 128, 64, 32)
+
+
+def vgg16_features() -> nn.Sequential:
+    """``torchvision.models.vgg16().features`` (same keys), without building the 120M-parameter classifier."""
+    features = make_layers(cfgs["D"], batch_norm=False)
+    for module in features.modules():
+        if isinstance(module, nn.Conv2d):  # torchvision's VGG initialisation
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return features
+
+
+class VGGFCN(nn.Module):
+    """VGG-16 FCN decoder with ``skips`` skip connections (0, 1, 2 or 4)."""
+
+    def __init__(self, num_classes: int, skips: int):
+        super().__init__()
+        self.backbone = IntermediateLayerGetter(vgg16_features(), return_layers=_POOLS)
+        self.skips = skips
+        self.relu = nn.ReLU(inplace=True)
+        for i in range(5):
+            c_in, c_out = _DECODER[i], _DECODER[i + 1]
+            self.add_module(f"deconv{i + 1}", nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1,
+                                                                 output_padding=1))
+            self.add_module(f"bn{i + 1}", nn.BatchNorm2d(c_out))
+        self.classifier = nn.Conv2d(_DECODER[-1], num_classes, kernel_size=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        features = self.backbone(x)
+        skip_inputs = [features["x4"], features["x3"], features["x2"], features["x1"]][: self.skips]
+        score = features["x5"]
+        for i in range(5):
+            score = self.relu(getattr(self, f"deconv{i + 1}")(score))
+            if i < len(skip_inputs):
+                score = score + skip_inputs[i]
+            score = getattr(self, f"bn{i + 1}")(score)
+        return self.classifier(score)
+
+
+def _info(name: str, skips: str) -> ModelInfo:
+    return ModelInfo(
+        name=name,
+        family="fcn-vgg16",
+        description=f"VGG-16 FCN, 5 transposed convs, skips: {skips}",
+        size_multiple=32,
+        normalization="imagenet",
+        backbone="vgg16",
+        backbone_file="vgg16-397923af.pth",
+        default_crop=(160, 160),
+        recipe={
+            "optimizer": "sgd", "lr": 1e-2, "momentum": 0.7, "weight_decay": 0.0,
+            "schedule": "none", "schedule_options": {},
+            "batch_size": 4, "epochs": 100, "crop": [160, 160], "loss": "ce",
+            "aux_weight": 0.0, "head_lr_mult": 10.0, "hflip": False, "vflip": False, "pretrained": True,
+        },
+    )
+
+
+def _create(num_classes: int, skips: int, pretrained: bool, backbone_weights) -> VGGFCN:
+    model = VGGFCN(num_classes, skips)
+    # vgg16's keys are "features.N.*"; the getter's are "N.*"; the classifier is ignored.
+    init_backbone(model.backbone, "vgg16", pretrained=pretrained, backbone_weights=backbone_weights,
+                  strip_prefixes=("features.",))
+    return model
+
+
+@register_model(_info("fcn32s", "none"))
+def fcn32s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
+    return _create(num_classes, 0, pretrained, backbone_weights)
+
+
+@register_model(_info("fcn16s", "pool4"))
+def fcn16s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
+    return _create(num_classes, 1, pretrained, backbone_weights)
+
+
+@register_model(_info("fcn8s", "pool4, pool3"))
+def fcn8s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
+    return _create(num_classes, 2, pretrained, backbone_weights)
+
+
+@register_model(_info("fcns", "pool4, pool3, pool2, pool1"))
+def fcns(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
+    return _create(num_classes, 4, pretrained, backbone_weights)
