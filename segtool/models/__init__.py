@@ -13,14 +13,12 @@ Models with a pretrained backbone keep it as ``model.backbone``; every other par
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from torch import nn
 
 from segtool.core.errors import SegtoolError
-
-# Importing the family modules registers their builders.
-from segtool.models import bisenetv2, fcn8, fcn_resnet18, fcn_vgg  # noqa: F401
 from segtool.models._registry import ModelInfo, check_options, lookup, registered_names
 from segtool.models.torchvision_models import (
     PREFIX,
