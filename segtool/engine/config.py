@@ -232,6 +232,9 @@ def resolve_config(model: str, model_info, file_values: dict | None = None, cli_
         overlay({k: _coerce(k, v) for k, v in DEMO_PRESET.items()}, "demo preset")
         demo_changes = {k: (old, values[k], source) for k, (old, source) in before.items() if old != values[k]}
         overlay({"format": "demo"}, "demo preset")
+    file_model = (file_values or {}).get("model")
+    if file_model is not None and file_model != model:
+        raise SegtoolError(f"the config file is for model {file_model!r} but the command line trains {model!r}")
     schedule_before = values["schedule"]
     user_layers = [(file_values or {}, "config file"),
                    ({k: v for k, v in (cli_values or {}).items() if v is not None}, "command line")]

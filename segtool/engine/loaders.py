@@ -55,12 +55,13 @@ class DataSource:
 
 
 def detect_format(root: Path) -> str:
-    """voc (JPEGImages + SegmentationClass somewhere under root), folder (images/ + masks/), else camvid."""
+    """demo (a demo.json manifest), voc (JPEGImages + SegmentationClass), folder (images/ + masks/), else camvid."""
+    from segtool.data.demo import MANIFEST
     from segtool.data.voc import is_voc_folder
 
     for candidate in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
         if is_voc_folder(candidate):
-            return "voc"
+            return "demo" if (candidate / MANIFEST).is_file() else "voc"
     if (root / "images").is_dir() or (root / "train" / "images").is_dir():
         return "folder"
     return "camvid"

@@ -1,0 +1,85 @@
+"""`segtool train` configuration: recipe defaults, demo preset, YAML files, overrides, bad options."""
+
+from __future__ import annotations
+
+import yaml
+
+from segtool.engine import config as config_module
+
+
+def _print_config(cli, tmp_path, monkeypatch, *args):
+    monkeypatch.setenv("SEGTOOL_DATA", str(tmp_path / "no-data"))  # no VOC at the default location
+    monkeypatch.setenv("SEGTOOL_CACHE", str(tmp_path / "cache"))
+    return cli("train", "fcn8", "--print-config", *args)
+
+
+def test_print_config_shows_recipe_and_what_the_demo_preset_changed(cli, tmp_path, monkeypatch):
+    result = _print_config(cli, tmp_path, monkeypatch)
+    assert result.exit_code == 0, result.stderr
+    values = yaml.safe_load(result.stdout)
+    # Every option is printed, and the output is a valid --config file.
+    assert set(values) == set(config_module.FIELDS)
+    # fcn8 recipe: SGD lr 1.0 wd 5e-4, OneCycle div 25 / final div 1e4 / pct 0.3, no normalisation.
+    assert values["optimizer"] == "sgd" and values["lr"] == 1.0 and values["weight_decay"] == 5e-4
+    assert values["schedule"] == "onecycle" and values["normalize"] is None
+    options = values["schedule_options"]
+    assert options["div_factor"] == 25 and options["final_div_factor"] == 1e4 and options["pct_start"] == 0.3
+    # The demo preset is applied and says so, with the recipe value it replaced.
+    assert values["format"] == "demo"
+    assert values["crop"] == config_module.DEMO_PRESET["crop"]
+    assert "demo preset (no --data and no VOC found) changed: crop [224, 224] -> " in result.stdout
+    assert "# demo preset (was [224, 224] from the recipe)" in result.stdout
+    # --print-config writes nothing and generates no data.
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()
+
+
+def test_config_file_then_command_line(cli, tmp_path, monkeypatch):
+    config = tmp_path / "c.yaml"
+    config.write_text("epochs: 3\nbatch-size: 2\nlr: 0.5\nschedule_options: {max_lr: 0.05}\n")
+    result = _print_config(cli, tmp_path, monkeypatch, "--config", config, "--lr", "0.25", "--crop", "32x64")
+    assert result.exit_code == 0, result.stderr
+    values = yaml.safe_load(result.stdout)
+    assert values["epochs"] == 3 and values["batch_size"] == 2  # from the file (dashes accepted)
+    assert values["lr"] == 0.25 and values["crop"] == [32, 64]  # the command line wins
+    assert values["schedule_options"]["max_lr"] == 0.05 and values["schedule_options"]["div_factor"] == 25
+    assert "lr: 0.25  # command line" in result.stdout and "epochs: 3  # config file" in result.stdout
+
+    # Round trip: the printed config fed back as --config gives the same configuration.
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(result.stdout)
+    again = _print_config(cli, tmp_path, monkeypatch, "--config", printed)
+    assert yaml.safe_load(again.stdout) == values
+
+
+def test_changing_the_schedule_drops_the_recipe_options(cli, tmp_path, monkeypatch):
+    result = _print_config(cli, tmp_path, monkeypatch, "--schedule", "poly", "--schedule-option", "power=2")
+    assert result.exit_code == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["schedule_options"] == {"power": 2}
+
+
+def test_bad_configurations(cli, tmp_path, monkeypatch):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: 3\nlearning_rate: 0.1\n")
+    result = _print_config(cli, tmp_path, monkeypatch, "--config", bad)
+    assert result.exit_code == 1 and "unknown option 'learning_rate'" in result.stderr
+
+    other = tmp_path / "other.yaml"
+    other.write_text("model: bisenetv2\n")
+    result = _print_config(cli, tmp_path, monkeypatch, "--config", other)
+    assert result.exit_code == 1 and "'bisenetv2'" in result.stderr and "'fcn8'" in result.stderr
+
+    result = _print_config(cli, tmp_path, monkeypatch, "--config", tmp_path / "missing.yaml")
+    assert result.exit_code == 1 and "missing.yaml: config file not found" in result.stderr
+
+    result = _print_config(cli, tmp_path, monkeypatch, "--crop", "12xq")
+    assert result.exit_code == 1 and "crop" in result.stderr
+
+    result = _print_config(cli, tmp_path, monkeypatch, "--optimizer", "lbfgs")
+    assert result.exit_code == 1 and "optimizer 'lbfgs'" in result.stderr
+
+    # An explicit --data that does not exist is an error, never a fallback to the demo set.
+    result = _print_config(cli, tmp_path, monkeypatch, "--data", tmp_path / "nowhere")
+    assert result.exit_code == 1 and "nowhere: dataset not found (--data)" in result.stderr
+
+    result = cli("train", "no-such-model", "--print-config")
+    assert result.exit_code != 0 and "no-such-model" in result.stderr

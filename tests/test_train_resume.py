@@ -1,0 +1,102 @@
+"""Resume is exact on CPU with --deterministic; SIGINT/SIGTERM save and exit 130/143; NaN stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from test_train_helpers import make_tiny_demo
+
+from segtool.core.errors import Interrupted, SegtoolError
+from segtool.engine.checkpoint import load_checkpoint
+from segtool.engine.launch import plan_training
+from segtool.engine.signals import StopRequest
+from segtool.engine.train import train
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    return make_tiny_demo(tmp_path_factory.mktemp("data") / "demo")
+
+
+def _run(data: Path, out: Path, *, stop_at_step=None, resume=None, epochs=2, on_step=None):
+    values = {"data": str(data), "format": "demo", "crop": [32, 32], "batch_size": 2, "val_batch_size": 4,
+              "epochs": epochs, "workers": 0, "deterministic": True, "device": "cpu", "hflip": True,
+              "scale": [0.75, 1.25]}
+    plan = plan_training("fcn8", values, out=str(out), resume=resume, force=resume is None)
+    stop = StopRequest()
+
+    def hook(run):
+        if stop_at_step is not None and run.state.step == stop_at_step:
+            stop.request(signal.SIGTERM)  # what the SIGTERM handler does
+        if on_step is not None:
+            on_step(run)
+
+    return train(plan.resolved, plan.source, torch.device("cpu"), plan.run_dir, resume=plan.checkpoint,
+                 stop=stop, on_step=hook)
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in ("img_per_s", "elapsed")} for row in rows]
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tiny_demo, tmp_path):
+    reference = _run(tiny_demo, tmp_path / "a")
+    # 8 train images / batch 2 = 4 steps per epoch: stop in the middle of epoch 2 (after step 6).
+    with pytest.raises(Interrupted) as info:
+        _run(tiny_demo, tmp_path / "b", stop_at_step=6)
+    assert info.value.exit_code == 143 and "--resume" in str(info.value)
+    saved = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert saved["step"] == 6 and saved["epoch"] == 1 and saved["epoch_step"] == 2
+    resumed = _run(tiny_demo, tmp_path / "b", resume=str(tmp_path / "b" / "last.pt"))
+
+    expected, got = reference.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
+    assert len(_metrics(tmp_path / "b")) == 2
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_demo, tmp_path):
+    def poison(run):
+        if run.state.step == 5:  # first step of epoch 2 done: make the next loss NaN
+            with torch.no_grad():
+                for param in run.model.parameters():
+                    param.fill_(float("nan"))
+
+    with pytest.raises(SegtoolError, match=r"loss is nan at step 6 \(epoch 2\)") as info:
+        _run(tiny_demo, tmp_path / "n", on_step=poison)
+    assert "last good checkpoint" in str(info.value)
+    kept = load_checkpoint(tmp_path / "n" / "last.pt")
+    assert kept["step"] == 4 and kept["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
+
+
+def test_sigint_saves_a_resumable_checkpoint_and_exits_130(tiny_demo, tmp_path):
+    out = tmp_path / "s"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "segtool", "train", "fcn8", "--data", str(tiny_demo), "--format", "demo",
+           "--crop", "32", "--batch-size", "2", "--epochs", "200", "--workers", "0", "--device", "cpu",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        for line in proc.stderr:  # wait until training is under way
+            if line.startswith("epoch 1/200") or time.monotonic() > deadline:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert code == 130, rest
+    assert "SIGINT received" in rest and "--resume" in rest
+    checkpoint = load_checkpoint(out / "last.pt")
+    assert checkpoint["step"] >= 4 and checkpoint["optimizer"] is not None
