@@ -107,3 +107,27 @@ def test_label_mask_rgb_needs_palette(tmp_path):
     with pytest.raises(SegtoolError, match="palette"):
         read_label_mask(path)
     assert (read_label_mask(path, get_palette("voc")).labels == 0).all()
+
+
+@pytest.mark.parametrize("name", ["voc", "camvid32", "cityscapes"])
+def test_colour_lookup_agrees_with_a_dictionary(name):
+    """Both lookup paths (channel codes, hash) against a plain dict, on palette colours, colours that
+    mix palette channel values (the tricky case for per-channel codes) and random colours."""
+    pal = get_palette(name)
+    reference = {tuple(c): i for i, c in enumerate(pal.colors.tolist())}
+    if pal.ignore_color is not None:
+        reference[tuple(pal.ignore_color)] = 255
+    rng = np.random.default_rng(0)
+    channel_values = [np.unique(pal.colors[:, c]) for c in range(3)]
+    mixed = np.stack([rng.choice(v, 400) for v in channel_values], axis=1)
+    colours = np.concatenate([pal.colors[rng.integers(0, pal.num_classes, 400)], mixed,
+                              rng.integers(0, 256, (200, 3))]).astype(np.uint8)
+    expected = np.array([reference.get(tuple(c), 255) for c in colours.tolist()], np.uint8)
+    unknown = sum(tuple(c) not in reference for c in colours.tolist())
+    converter = ColorToLabel(pal)
+    known_only = colours[[tuple(c) in reference for c in colours.tolist()]].reshape(1, -1, 3)
+    fast = converter(known_only)
+    assert fast.unknown_pixels == 0
+    assert (fast.labels.ravel() == [reference[tuple(c)] for c in known_only[0].tolist()]).all()
+    result = converter(colours.reshape(20, 50, 3))
+    assert (result.labels.ravel() == expected).all() and result.unknown_pixels == unknown > 0
