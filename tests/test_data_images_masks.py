@@ -131,3 +131,17 @@ def test_colour_lookup_agrees_with_a_dictionary(name):
     assert (fast.labels.ravel() == [reference[tuple(c)] for c in known_only[0].tolist()]).all()
     result = converter(colours.reshape(20, 50, 3))
     assert (result.labels.ravel() == expected).all() and result.unknown_pixels == unknown > 0
+
+
+def test_rgba_colour_mask_converted_and_16bit_masks(tmp_path):
+    pal = get_palette("voc")
+    labels = np.array([[0, 1], [2, 255]], np.uint8)
+    rgba = np.dstack([pal.colorize(labels), np.full((2, 2), 255, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "a.png")
+    assert Image.open(tmp_path / "a.png").mode == "RGBA"
+    assert (read_label_mask(tmp_path / "a.png", pal).labels == labels).all()
+    Image.fromarray(np.array([[0, 3], [255, 1]], np.uint16)).save(tmp_path / "small.png")
+    assert read_index_mask(tmp_path / "small.png").tolist() == [[0, 3], [255, 1]]
+    Image.fromarray(np.array([[0, 3000]], np.uint16)).save(tmp_path / "big.png")
+    with pytest.raises(SegtoolError, match=r"big\.png: .*3000"):
+        read_index_mask(tmp_path / "big.png")

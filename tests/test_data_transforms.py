@@ -54,3 +54,12 @@ def test_eval_normalises_image_and_keeps_mask():
     expected = (image[0].float() / 255 - IMAGENET_MEAN[0]) / 0.229
     assert torch.allclose(out_image[0], expected, atol=1e-5)
     assert out_mask.dtype == torch.int64 and (out_mask == mask).all()
+
+
+def test_resize_uses_nearest_for_masks():
+    image, mask = _pair(20, 30)
+    out_image, out_mask = eval_transforms(resize=(40, 60))(image, mask)
+    assert out_image.shape == (3, 40, 60) and out_mask.shape == (40, 60)
+    assert (out_mask[::2, ::2] == mask).all()  # 2x nearest upscaling repeats each label
+    out_image, out_mask = train_transforms((16, 16), resize=(40, 60))(image, mask)
+    assert out_mask.shape == (16, 16) and set(out_mask.unique().tolist()) <= {0, 1, 2, 3}

@@ -58,9 +58,11 @@ def _finish(normalize: str | None) -> list[v2.Transform]:
 
 def train_transforms(crop: tuple[int, int], normalize: str | None = None, hflip: bool = True,
                      vflip: bool = False, scale: tuple[float, float] | None = None, rotation: float = 0.0,
-                     color_jitter: float = 0.0) -> v2.Compose:
-    """Random scale -> rotation -> random crop (padding small images) -> flips -> colour jitter."""
+                     color_jitter: float = 0.0, resize: tuple[int, int] | None = None) -> v2.Compose:
+    """(Resize) -> random scale -> rotation -> random crop (padding small images) -> flips -> colour jitter."""
     steps: list[v2.Transform] = []
+    if resize is not None:
+        steps.append(v2.Resize(tuple(resize), antialias=True))
     if scale is not None:
         steps.append(RandomScale(scale))
     if rotation:
@@ -77,6 +79,8 @@ def train_transforms(crop: tuple[int, int], normalize: str | None = None, hflip:
     return v2.Compose(steps + _finish(normalize))
 
 
-def eval_transforms(normalize: str | None = None) -> v2.Compose:
-    """No geometry: convert (and optionally normalise) the full image, keep the mask as is."""
-    return v2.Compose(_finish(normalize))
+def eval_transforms(normalize: str | None = None, resize: tuple[int, int] | None = None) -> v2.Compose:
+    """Convert (and optionally normalise) the full image; the mask is kept as is unless ``resize``
+    (height, width) scales both (mask with nearest interpolation)."""
+    steps: list[v2.Transform] = [v2.Resize(tuple(resize), antialias=True)] if resize is not None else []
+    return v2.Compose(steps + _finish(normalize))
