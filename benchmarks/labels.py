@@ -86,16 +86,21 @@ def main() -> None:
             with Image.open(path) as img:
                 img.load()
 
-        def original_uint8(path):  # RGB decode + 256^3 uint8 numpy table (the fast form of the original)
-            rgb = np.asarray(Image.open(path).convert("RGB")).astype(np.int32)
+        def lookup_u8(img):  # 256^3 uint8 numpy table (the fast form of the original)
+            rgb = np.asarray(img).astype(np.int32)
             return table_u8[(rgb[:, :, 0] * 256 + rgb[:, :, 1]) * 256 + rgb[:, :, 2]]
+
+        def lookup_i64(img):  # d2l's voc_label_indices on a decoded HxWx3 array: int64 torch table
+            cm = np.asarray(img).astype("int32")
+            return table_i64[(cm[:, :, 0] * 256 + cm[:, :, 1]) * 256 + cm[:, :, 2]]
+
+        def original_uint8(path):  # RGB decode + 256^3 uint8 table
+            return lookup_u8(Image.open(path).convert("RGB"))
 
         def original_d2l(path):  # d2l's voc_label_indices: CHW tensor, int32 index, int64 torch table
             from torchvision.io import ImageReadMode, decode_image
 
-            colormap = decode_image(str(path), mode=ImageReadMode.RGB)
-            cm = colormap.permute(1, 2, 0).numpy().astype("int32")
-            return table_i64[(cm[:, :, 0] * 256 + cm[:, :, 1]) * 256 + cm[:, :, 2]]
+            return lookup_i64(decode_image(str(path), mode=ImageReadMode.RGB).permute(1, 2, 0).numpy())
 
         t_bare = best_ms(bare, masks, args.rounds)
         t_ours = best_ms(read_index_mask, masks, args.rounds)
@@ -117,16 +122,8 @@ def main() -> None:
         for img, path in zip(decoded, masks, strict=True):  # same answer first (255 -> 255: void colour known)
             assert (converter(img).labels == read_index_mask(path)).all()
 
-        def base_u8(img):
-            rgb = np.asarray(img).astype(np.int32)
-            return table_u8[(rgb[:, :, 0] * 256 + rgb[:, :, 1]) * 256 + rgb[:, :, 2]]
-
-        def base_i64(img):
-            cm = np.asarray(img).astype("int32")
-            return table_i64[(cm[:, :, 0] * 256 + cm[:, :, 1]) * 256 + cm[:, :, 2]]
-
-        t_c_u8 = best_ms(base_u8, decoded, args.rounds)
-        t_c_i64 = best_ms(base_i64, decoded, args.rounds)
+        t_c_u8 = best_ms(lookup_u8, decoded, args.rounds)
+        t_c_i64 = best_ms(lookup_i64, decoded, args.rounds)
         t_c_ours = best_ms(converter, decoded, args.rounds)
         t_c_arr = best_ms(converter, arrays, args.rounds)
         print("\n2) RGB colour mask -> labels, from the decoded PIL RGB image")

@@ -9,6 +9,8 @@ that do not (32-bit float / int) are refused.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,14 +29,11 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode ``path``; any failure becomes a SegtoolError naming the file."""
-    path = Path(path)
+@contextmanager
+def _decode_errors(path: Path, failure: str) -> Iterator[None]:
+    """Turn PIL's many exceptions for a bad file into one SegtoolError naming ``path``."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            # Keep the decoded image after the file closes (load() already holds the pixels).
-            return img
+        yield
     except FileNotFoundError:
         raise SegtoolError(f"{path}: file not found") from None
     except IsADirectoryError:
@@ -42,21 +41,22 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     except UnidentifiedImageError:
         raise SegtoolError(f"{path}: not an image file (or an unsupported format)") from None
     except _DECODE_ERRORS as exc:
-        raise SegtoolError(f"{path}: corrupt or truncated image ({_reason(exc)})") from None
+        raise SegtoolError(f"{path}: {failure} ({_reason(exc)})") from None
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode ``path``; any failure becomes a SegtoolError naming the file."""
+    path = Path(path)
+    with _decode_errors(path, "corrupt or truncated image"), Image.open(path) as img:
+        img.load()  # decode now: the pixels stay after the file closes
+        return img
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) from the file header, without decoding the pixels."""
     path = Path(path)
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except FileNotFoundError:
-        raise SegtoolError(f"{path}: file not found") from None
-    except UnidentifiedImageError:
-        raise SegtoolError(f"{path}: not an image file (or an unsupported format)") from None
-    except _DECODE_ERRORS as exc:
-        raise SegtoolError(f"{path}: unreadable image header ({_reason(exc)})") from None
+    with _decode_errors(path, "unreadable image header"), Image.open(path) as img:
+        return img.size
 
 
 def to_rgb(img: Image.Image, source: str | os.PathLike = "image") -> Image.Image:
