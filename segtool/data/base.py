@@ -61,6 +61,8 @@ class SegmentationDataset(Dataset):
         return image, labels
 
     def __getitem__(self, index: int):
+        """Without transforms: (float32 3xHxW image in [0, 1], int64 HxW mask, 255 = ignore).
+        With transforms: ``transforms(tv_tensors.Image uint8 3xHxW, tv_tensors.Mask uint8 HxW)``."""
         image, labels = self.read_sample(index)
         if self.transforms is None:
             image_t = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255)

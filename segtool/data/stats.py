@@ -173,7 +173,7 @@ def gather_sources(fmt: str, root: Path, split: str, *, palette: str | None = No
     """The source, its samples and each sample's splits; ``all`` = every split, each sample once."""
     if download and fmt == "voc":
         resolve_source(fmt, root, "train", palette=palette, download=True, check=False)
-    if split != "all":
+    if split != "all" or fmt == "folder":  # a folder without split subfolders is one split already
         source = resolve_source(fmt, root, split, palette=palette, binary=binary, check=False)
         return source, source.samples, [(split,)] * len(source.samples)
     names = ("train", "val", "test") if fmt == "camvid" else ("train", "val")
