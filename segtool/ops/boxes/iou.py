@@ -65,9 +65,9 @@ def _block(a: _Columns, b: _Columns, kind: str) -> Tensor:
     union = torch.add(a.area, b.area).sub_(inter)
     tiny = torch.finfo(union.dtype).tiny
     # union == 0 only when both boxes have zero area; then inter == 0 and the IoU is 0, not NaN.
-    iou = inter.div_(union.clamp(min=tiny))
     if kind == "iou":
-        return iou
+        return inter.div_(union.clamp_(min=tiny))
+    iou = inter.div_(union.clamp(min=tiny))
     cw = torch.maximum(a.x2, b.x2).sub_(torch.minimum(a.x1, b.x1)).clamp_(min=0)
     ch = torch.maximum(a.y2, b.y2).sub_(torch.minimum(a.y1, b.y1)).clamp_(min=0)
     if kind == "giou":
