@@ -1,7 +1,212 @@
-"""Command group (filled in by its issue)."""
+"""`segtool stylize`: neural style transfer (d2l recipe by default) around ``segtool.style.stylize``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from segtool.cli.options import Device, Force, Json, NpuTransfer, Quiet, Threads
+
 app = typer.Typer()
+
+RECIPE = "Recipe"
+WEIGHTS = "Weights"
+
+
+def _parsed(parser, value, hint: str):
+    """Run a pure parser; its ValueError becomes a bad-option error (exit 2)."""
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _snapshot_path(output: Path, stage: int, stages: int, step: int) -> Path:
+    """out.png -> out.step0100.png (or out.stage2.step0100.png with several --scales stages)."""
+    tag = f".stage{stage}" if stages > 1 else ""
+    return output.with_name(f"{output.stem}{tag}.step{step:04d}.png")
+
+
+@app.command("stylize")
+def stylize(
+    content: Annotated[Path, typer.Argument(help="Content image (any format PIL reads).", show_default=False)],
+    styles: Annotated[list[Path], typer.Argument(help="One or more style images.", show_default=False)],
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="Output image; '-' = PNG on stdout. Default: <content>-stylized.png.",
+        show_default=False)] = None,
+    size: Annotated[str | None, typer.Option(
+        "--size", help="H (longest side, aspect kept) or HxW. Default 300x450 (d2l), or the last "
+        "--scales entry.", show_default=False, rich_help_panel=RECIPE)] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps (per --scales stage).",
+                                       rich_help_panel=RECIPE)] = 500,
+    optimizer: Annotated[str, typer.Option(
+        "--optimizer", help="adam (d2l: lr 0.3, StepLR 50/0.8) or lbfgs (history 100, strong-Wolfe "
+        "line search).", rich_help_panel=RECIPE)] = "adam",
+    lr: Annotated[float | None, typer.Option(
+        "--lr", help="Learning rate (default: 0.3 adam, 1.0 lbfgs).", show_default=False,
+        rich_help_panel=RECIPE)] = None,
+    content_weight: Annotated[float, typer.Option("--content-weight", rich_help_panel=RECIPE)] = 1.0,
+    style_weight: Annotated[float, typer.Option("--style-weight", rich_help_panel=RECIPE)] = 1e4,
+    tv_weight: Annotated[float, typer.Option("--tv-weight", help="Total-variation weight.",
+                                             rich_help_panel=RECIPE)] = 10.0,
+    content_layers: Annotated[str, typer.Option(
+        "--content-layers", help="Comma-separated VGG-19 layer names.", rich_help_panel=RECIPE)] = "conv4_4",
+    style_layers: Annotated[str, typer.Option(
+        "--style-layers", help="Comma-separated VGG-19 layer names (conv1_1 .. pool5, relu*_*).",
+        rich_help_panel=RECIPE)] = "conv1_1,conv2_1,conv3_1,conv4_1,conv5_1",
+    init: Annotated[str, typer.Option(
+        "--init", help="Start image: content, random or an image PATH.", rich_help_panel=RECIPE)] = "content",
+    style_blend: Annotated[str | None, typer.Option(
+        "--style-blend", help="Weights of the style images, e.g. 0.7,0.3 (default: equal).",
+        show_default=False, rich_help_panel=RECIPE)] = None,
+    style_scale: Annotated[float, typer.Option(
+        "--style-scale", help="Style image size relative to the output's longest side.",
+        rich_help_panel=RECIPE)] = 1.0,
+    preserve_colors: Annotated[bool, typer.Option(
+        "--preserve-colors", help="Keep the content's colours; transfer luminance only.",
+        rich_help_panel=RECIPE)] = False,
+    scales: Annotated[str | None, typer.Option(
+        "--scales", help="Coarse-to-fine longest sides, e.g. 256,512: optimise at each, upsample as the "
+        "next start.", show_default=False, rich_help_panel=RECIPE)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for random init / random weights.",
+                                             rich_help_panel=RECIPE)] = None,
+    save_every: Annotated[int, typer.Option(
+        "--save-every", min=0, help="Also save every N steps next to the output (out.step0100.png).")] = 0,
+    weights: Annotated[Path | None, typer.Option(
+        "--weights", help="VGG-19 state dict (torchvision vgg19-dcbb9e9d.pth) (default: the torch cache).",
+        show_default=False, rich_help_panel=WEIGHTS)] = None,
+    random_weights: Annotated[bool, typer.Option(
+        "--random-weights", help="Random VGG weights, for tests only (not artistic).",
+        rich_help_panel=WEIGHTS)] = False,
+    device: Device = "auto",
+    npu_transfer: NpuTransfer = False,
+    threads: Threads = None,
+    json_out: Json = False,
+    force: Force = False,
+    quiet: Quiet = False,
+) -> None:
+    """Paint CONTENT in the style of STYLES by optimising the image through a frozen VGG-19.
+
+    Examples: segtool stylize photo.jpg starry.jpg -o out.png;
+    segtool stylize photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 --preserve-colors -o out.png
+    """
+    from segtool.core.console import set_quiet
+
+    set_quiet(quiet)
+    from segtool.style.config import parse_blend, parse_names, parse_scales
+    from segtool.style.images import parse_size
+
+    scale_list = _parsed(parse_scales, scales, "--scales") if scales else ()
+    if size is not None:
+        size_spec = _parsed(parse_size, size, "--size")
+    else:
+        size_spec = scale_list[-1] if scale_list else (300, 450)
+    out = _resolve_output(output, content, json_out, save_every, force)
+
+    from segtool.cli.options import device_from_options
+    from segtool.core.console import emit_json, notice, warn
+    from segtool.core.io import check_output, is_stdio, save_image
+    from segtool.style import StyleConfig
+    from segtool.style import stylize as run_stylize
+
+    config = StyleConfig(
+        size=size_spec, steps=steps, optimizer=optimizer.lower(), lr=lr, content_weight=content_weight,
+        style_weight=style_weight, tv_weight=tv_weight, content_layers=parse_names(content_layers),
+        style_layers=parse_names(style_layers),
+        style_blend=_parsed(parse_blend, style_blend, "--style-blend") if style_blend else None,
+        style_scale=style_scale, init=init, preserve_colors=preserve_colors, scales=scale_list, seed=seed,
+    ).validate(len(styles))
+    torch_device = device_from_options(device, npu_transfer, threads)
+    if random_weights:
+        warn("--random-weights: VGG-19 is randomly initialised; the result is not artistic (tests only)")
+
+    from segtool.style import plan_sizes
+    from segtool.style.images import load_rgb
+
+    # Snapshot names depend on the number of stages, known once the content size is.
+    content_rgb = load_rgb(content)
+    stages = len(plan_sizes(config, (content_rgb.height, content_rgb.width)))
+    if out is not None and save_every:
+        for step in range(save_every, steps + 1, save_every):
+            for stage in range(1, stages + 1):
+                check_output(_snapshot_path(out, stage, stages, step), force)
+
+    def on_snapshot(stage: int, step: int, image) -> None:
+        path = _snapshot_path(out, stage, stages, step)
+        save_image(image, path, force=True)  # checked above, before any work
+        notice(f"saved {path}")
+
+    with _Progress(steps, stages, quiet) as progress:
+        result = run_stylize(content_rgb, styles, config, device=torch_device, weights=weights,
+                             random_weights=random_weights, on_step=progress.update,
+                             snapshot_every=save_every, on_snapshot=on_snapshot if save_every else None)
+
+    target = "-" if out is None else out
+    save_image(result.image, target, force=force)
+    if not is_stdio(target):
+        notice(f"wrote {target} ({result.image.width}x{result.image.height}); total loss "
+               f"{result.losses['total']:.4g} in {result.seconds['total']:.1f} s")
+    if json_out:
+        emit_json({"output": str(target), "size": [result.image.height, result.image.width],
+                   "device": str(torch_device), "random_weights": random_weights,
+                   "losses": result.losses, "seconds": result.seconds, "stages": result.stages,
+                   "memory_estimate_bytes": result.memory_estimate, "config": config.to_dict()})
+
+
+def _resolve_output(output: str | None, content: Path, json_out: bool, save_every: int,
+                    force: bool) -> Path | None:
+    """The output file (None = stdout); refuses clashes before any work is done."""
+    from segtool.core.io import check_output, is_stdio
+
+    if output is None:
+        output = f"{content.stem}-stylized.png"
+    if is_stdio(output):
+        if json_out:
+            raise typer.BadParameter("--json and -o - both write to stdout; pick one", param_hint="--json")
+        if save_every:
+            raise typer.BadParameter("needs -o FILE (snapshots are saved next to it)", param_hint="--save-every")
+        return None
+    return check_output(output, force)
+
+
+class _Progress:
+    """A rich bar with the loss terms on a terminal; otherwise about ten plain lines per stage."""
+
+    def __init__(self, steps: int, stages: int, quiet: bool):
+        self.steps, self.stages, self.quiet = steps, stages, quiet
+        self.every = max(1, steps // 10)
+        self.task = None
+
+    def __enter__(self) -> _Progress:
+        from rich.progress import TextColumn
+
+        from segtool.core.console import progress, stderr_is_terminal
+
+        self.live = stderr_is_terminal() and not self.quiet
+        self._context = progress(TextColumn("{task.fields[losses]}"), transient=False)
+        self.bar = self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._context.__exit__(*exc)
+
+    def update(self, report) -> None:
+        losses = report.losses
+        rate = report.step / report.seconds if report.seconds > 0 else 0.0
+        text = (f"content {losses['content']:.3g}  style {losses['style']:.3g}  tv {losses['tv']:.3g}  "
+                f"total {losses['total']:.4g}  {rate:.2f} steps/s")
+        stage = f"{report.size[0]}x{report.size[1]}"
+        if report.stages > 1:
+            stage = f"stage {report.stage}/{report.stages} {stage}"
+        if self.live:
+            if report.step == 1:
+                self.task = self.bar.add_task(stage, total=report.steps, losses="")
+            self.bar.update(self.task, completed=report.step, losses=text)
+        elif not self.quiet and (report.step % self.every == 0 or report.step in (1, report.steps)):
+            from segtool.core.console import console
+
+            # One unwrapped line per report, so logs stay greppable.
+            console.print(f"{stage} step {report.step}/{report.steps}  {text}", markup=False,
+                          soft_wrap=True, highlight=False)

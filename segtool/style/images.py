@@ -1,0 +1,120 @@
+"""Reading, sizing and (de)normalising the images of a style transfer.
+
+Any image PIL can open is turned into 8-bit RGB: EXIF rotation applied, palette/grey/CMYK
+converted, transparency composited on white, 16-bit and float greyscale rescaled (PIL's own
+``convert("RGB")`` would clip 16-bit values to white).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from segtool.core.errors import SegtoolError
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Size", "fit_longest_side", "from_tensor", "load_rgb",
+           "parse_size", "resize", "resolve_size", "to_tensor"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Size = tuple[int, int]  # (height, width), as torch orders them
+_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX*]\s*(\d+))?\s*$")
+
+
+def parse_size(text: str) -> int | Size:
+    """``"512"`` -> 512 (longest side, aspect kept); ``"300x450"`` -> (300, 450) (height x width)."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size; use H (longest side) or HxW, e.g. 512 or 300x450")
+    values = [int(v) for v in match.groups() if v is not None]
+    if min(values) < 16:
+        raise ValueError(f"{text!r}: sides must be at least 16 pixels (VGG pools four times)")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def fit_longest_side(longest: int, aspect_hw: Size) -> Size:
+    """The (H, W) with the given longest side and the aspect of ``aspect_hw``."""
+    height, width = aspect_hw
+    if height >= width:
+        return longest, max(1, round(longest * width / height))
+    return max(1, round(longest * height / width)), longest
+
+
+def resolve_size(spec: int | Size, image_hw: Size) -> Size:
+    """Apply a ``--size`` value to an image of size ``image_hw``."""
+    return fit_longest_side(spec, image_hw) if isinstance(spec, int) else (int(spec[0]), int(spec[1]))
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """Scale 16-bit / 32-bit / float greyscale to 8 bits using the range the mode implies."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        top = 1.0 if values.max(initial=0.0) <= 1.0 else max(values.max(), 1.0)
+    elif image.mode.startswith("I;16") or values.max(initial=0) > 255:
+        top = 65535.0
+    else:
+        top = 255.0
+    scaled = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(scaled)
+
+
+def _rgb(image: Image.Image) -> Image.Image:
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        image = _to_8bit(image)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open any image file as 8-bit RGB; unreadable or non-image files are a SegtoolError."""
+    path = Path(path)
+    if not path.exists():
+        raise SegtoolError(f"{path}: no such file")
+    if path.is_dir():
+        raise SegtoolError(f"{path}: is a directory, expected an image file")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return _rgb(image)
+    except UnidentifiedImageError:
+        raise SegtoolError(f"{path}: not an image file PIL can read") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise SegtoolError(f"{path}: cannot read image ({reason})") from None
+
+
+def resize(image: Image.Image, size: Size) -> Image.Image:
+    height, width = size
+    if image.size == (width, height):
+        return image
+    return image.resize((width, height), Image.Resampling.BICUBIC)
+
+
+def to_tensor(image: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
+    """PIL RGB -> ``(1, 3, H, W)`` float tensor normalised with the ImageNet mean/std."""
+    array = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1) / 255.0
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return ((array - mean) / std).unsqueeze(0).contiguous().to(device)
+
+
+def from_tensor(tensor: torch.Tensor) -> Image.Image:
+    """Undo ``to_tensor``: un-normalise, clamp to [0, 1], 8-bit RGB PIL image."""
+    image = tensor.detach().squeeze(0).float().cpu()
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    pixels = (image * std + mean).clamp(0, 1).mul(255).round().to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())

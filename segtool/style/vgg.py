@@ -1,0 +1,192 @@
+"""A frozen VGG-19 ``features`` stack that returns activations by layer name.
+
+Layer names follow the neural-style convention (conv1_1, relu1_1, ..., pool5) and map one to one
+onto torchvision's ``vgg19().features`` indices, so torchvision's ImageNet weights
+(``VGG19_Weights.IMAGENET1K_V1``, file vgg19-dcbb9e9d.pth) load unchanged. The stack is cut after
+the deepest layer a recipe uses: nothing past conv5_1 is computed for the default recipe.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from segtool.core.errors import SegtoolError
+from segtool.core.paths import KNOWN_WEIGHTS, cached_weight_file, torch_checkpoint_dir
+
+__all__ = ["VGG19_LAYERS", "VGG19_URL", "VGGFeatures", "check_layer_names", "layer_index",
+           "load_vgg19", "resolve_weights_file"]
+
+# Convolutions per block in VGG-19 (torchvision cfg "E"); channels per block.
+_BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
+VGG19_URL = "https://download.pytorch.org/models/" + KNOWN_WEIGHTS["vgg19"]
+
+
+def _layer_names() -> tuple[str, ...]:
+    names = []
+    for block, (convs, _) in enumerate(_BLOCKS, start=1):
+        for conv in range(1, convs + 1):
+            names += [f"conv{block}_{conv}", f"relu{block}_{conv}"]
+        names.append(f"pool{block}")
+    return tuple(names)
+
+
+VGG19_LAYERS = _layer_names()  # VGG19_LAYERS[i] names torchvision's features[i]
+
+
+def layer_index(name: str) -> int:
+    return VGG19_LAYERS.index(name)
+
+
+def check_layer_names(names: Iterable[str], option: str) -> tuple[str, ...]:
+    """Return the names as a tuple; an unknown one is a SegtoolError listing the valid names."""
+    names = tuple(names)
+    if not names:
+        raise SegtoolError(f"{option}: give at least one layer name")
+    for name in names:
+        if name not in VGG19_LAYERS:
+            raise SegtoolError(f"{option}: unknown VGG-19 layer {name!r}; valid: {', '.join(VGG19_LAYERS)}")
+    return names
+
+
+def _build_features(depth: int) -> nn.Sequential:
+    """The first ``depth`` modules of torchvision's vgg19().features, with the same indices."""
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for convs, channels in _BLOCKS:
+        for _ in range(convs):
+            # Not in-place (torchvision's are): an in-place ReLU would overwrite the conv output
+            # we read out, silently turning "conv1_1" into "relu1_1".
+            layers += [nn.Conv2d(in_channels, channels, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
+            in_channels = channels
+        layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+    return nn.Sequential(*layers[:depth])
+
+
+def _init_random(features: nn.Sequential) -> None:
+    # torchvision's VGG initialisation, so random-weight runs behave like an untrained VGG.
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+
+
+class VGGFeatures(nn.Module):
+    """Frozen, eval-mode VGG-19 prefix; ``forward(x)`` returns ``{name: activation}`` for ``layers``."""
+
+    def __init__(self, features: nn.Sequential, layers: Sequence[str]):
+        super().__init__()
+        self.features = features
+        self.layers = tuple(layers)
+        self._wanted = {layer_index(name): name for name in self.layers}
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {}
+        for index, module in enumerate(self.features):
+            x = module(x)
+            if index in self._wanted:
+                out[self._wanted[index]] = x
+        return out
+
+
+def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """True when a TCP connection opens within ``timeout`` (DNS included, so never a hang)."""
+    import socket
+
+    result = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            pass
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(result)
+
+
+def _missing_weights_message(cached: Path, reason: str) -> str:
+    return (f"{cached.name}: VGG-19 ImageNet weights not found in the torch cache {cached.parent} "
+            f"and {reason}; copy {cached.name} there (or set $TORCH_HOME), pass --weights PATH, "
+            "or use --random-weights for a test run")
+
+
+def resolve_weights_file(weights: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+    """The VGG-19 weight file: ``weights`` if given, else the torch cache, else a bounded download.
+
+    Offline and not cached is a SegtoolError within a few seconds (no retries, no hang).
+    ``$SEGTOOL_OFFLINE=1`` skips the download attempt.
+    """
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise SegtoolError(f"{path}: --weights file not found")
+        return path
+    cached = cached_weight_file("vgg19")
+    if cached.is_file():
+        return cached
+    if not download or os.environ.get("SEGTOOL_OFFLINE"):
+        raise SegtoolError(_missing_weights_message(cached, "downloads are off ($SEGTOOL_OFFLINE)"))
+    if not _reachable("download.pytorch.org"):
+        raise SegtoolError(_missing_weights_message(cached, "download.pytorch.org is not reachable (offline?)"))
+    from segtool.core.console import notice
+
+    notice(f"downloading {VGG19_URL} (548 MB) to {torch_checkpoint_dir()}")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # torch writes to a temp file and checks the hash prefix before moving it into place.
+        torch.hub.download_url_to_file(VGG19_URL, str(cached), hash_prefix="dcbb9e9d", progress=True)
+    except Exception as exc:  # noqa: BLE001 - any network/hash failure is the same user-facing problem
+        raise SegtoolError(_missing_weights_message(cached, f"the download failed ({exc})")) from None
+    return cached
+
+
+def _load_state(path: Path, depth: int) -> dict[str, torch.Tensor]:
+    """The ``features.*`` tensors of a torchvision VGG-19 checkpoint (or a bare features state dict)."""
+    try:
+        # mmap: only the few conv tensors we keep are read, not the 400 MB classifier.
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt/foreign files
+        raise SegtoolError(f"{path}: not a readable PyTorch weight file ({type(exc).__name__})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise SegtoolError(f"{path}: expected a VGG-19 state dict, found {type(state).__name__}")
+    prefix = "features." if any(str(k).startswith("features.") for k in state) else ""
+    return {k[len(prefix):]: v for k, v in state.items()
+            if str(k).startswith(prefix) and str(k)[len(prefix):].split(".")[0].isdigit()
+            and int(str(k)[len(prefix):].split(".")[0]) < depth}
+
+
+def load_vgg19(layers: Iterable[str], *, weights: str | os.PathLike | None = None,
+               random_weights: bool = False, device: torch.device | str = "cpu") -> VGGFeatures:
+    """A frozen VGG-19 prefix ending at the deepest of ``layers``.
+
+    ``random_weights`` uses torchvision's initialisation under the current torch seed (for tests
+    and benchmarks: the result is not artistic). Otherwise the ImageNet weights are loaded from
+    ``weights`` or the torch cache (see ``resolve_weights_file``).
+    """
+    layers = check_layer_names(layers, "layers")
+    depth = max(layer_index(name) for name in layers) + 1
+    features = _build_features(depth)
+    if random_weights:
+        _init_random(features)
+    else:
+        path = resolve_weights_file(weights)
+        state = _load_state(path, depth)
+        try:
+            features.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise SegtoolError(f"{path}: does not hold VGG-19 feature weights ({first})") from None
+    return VGGFeatures(features, layers).to(device)
