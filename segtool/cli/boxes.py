@@ -194,7 +194,7 @@ def _print_anchor_layout(height, width, sizes, ratios, style) -> None:
         emit_line(f"{len(shapes)} anchors per pixel (n + m - 1), {count} in all: tensor (1, {count}, 4), "
                   "normalised xyxy, pixel-major (row, column, anchor)")
     table = TableWriter(sys.stdout, ["k", "size", "ratio", "width", "height", "width_px", "height_px"], style)
-    table.write([[str(s.index), _num(s.size), _num(s.ratio), f"{s.width:.6g}", f"{s.height:.6g}",
+    table.write([[str(s.k), _num(s.size), _num(s.ratio), f"{s.width:.6g}", f"{s.height:.6g}",
                   f"{s.width_px:.6g}", f"{s.height_px:.6g}"] for s in shapes])
     table.close()
 
@@ -209,12 +209,12 @@ def _print_anchors_at(height, width, sizes, ratios, point, boxes, pixels, style)
     if style == "jsonl":
         emit_json({"height": height, "width": width, "at": {"y": point[0], "x": point[1]},
                    "units": "pixels" if pixels else "normalized",
-                   "anchors": [{"k": s.index, "size": s.size, "ratio": s.ratio,
+                   "anchors": [{"k": s.k, "size": s.size, "ratio": s.ratio,
                                 **{k: float(v) for k, v in zip(("x1", "y1", "x2", "y2"), c, strict=True)}}
                                for s, c in zip(shapes, coords, strict=True)]})
         return
     table = TableWriter(sys.stdout, ["k", "size", "ratio", "x1", "y1", "x2", "y2"], style)
-    table.write([[str(s.index), _num(s.size), _num(s.ratio), *c] for s, c in zip(shapes, coords, strict=True)])
+    table.write([[str(s.k), _num(s.size), _num(s.ratio), *c] for s, c in zip(shapes, coords, strict=True)])
     table.close()
 
 

@@ -10,6 +10,7 @@ to d2l's formulation; the grid is built by one broadcast add instead of its ``re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ def anchor_count(height: int, width: int, sizes: Sequence[float], ratios: Sequen
 class AnchorShape:
     """One of the anchors every pixel gets: its size/ratio and its extent (normalised and in pixels)."""
 
-    index: int
+    k: int
     size: float
     ratio: float
     width: float
@@ -114,10 +115,9 @@ def anchors_at(height: int, width: int, sizes: Sequence[float], ratios: Sequence
 
 
 def anchor_shapes(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float]) -> list[AnchorShape]:
-    """The per-pixel layout: which (size, ratio) each anchor index has and how big it is."""
+    """The per-pixel layout: which (size, ratio) each anchor index has and its extent (float64 formula)."""
     check_anchor_args(height, width, sizes, ratios)
     pairs = [(s, ratios[0]) for s in sizes] + [(sizes[0], r) for r in ratios[1:]]
-    extents = _half_extents(height, width, sizes, ratios, None) * 2
-    return [AnchorShape(k, float(s), float(r), float(extents[k, 2]), float(extents[k, 3]),
-                        float(extents[k, 2]) * width, float(extents[k, 3]) * height)
+    return [AnchorShape(k, float(s), float(r), s * math.sqrt(r) * height / width, s / math.sqrt(r),
+                        height * s * math.sqrt(r), height * s / math.sqrt(r))
             for k, (s, r) in enumerate(pairs)]

@@ -32,7 +32,7 @@ class TableWriter:
             raise ValueError(f"unknown table style {style!r}")
         self.out, self.columns, self.style = out, list(columns), style
         self.quoted = [c in set(quoted) for c in self.columns]
-        self.width = [max(len(c), 10) for c in self.columns]
+        self.width = [max(len(c), 11) for c in self.columns]
         if style == "csv":
             out.write(",".join(self.columns) + "\n")
         elif style == "text":
