@@ -22,9 +22,10 @@ from segtool.ops.boxes.formats import as_float
 KINDS = ("iou", "giou", "diou", "ciou")
 EPS = 1e-7  # torchvision's eps for the DIoU/CIoU denominators
 
-# Values per temporary block: small blocks stay in the CPU cache (faster than one big N x M pass);
-# accelerators want big blocks so that kernel launches do not dominate.
-CPU_CHUNK_ELEMENTS = 1 << 18
+# Values per temporary block (16 MB in float32 on the CPU): large enough that the per-op thread
+# start-up and barriers stay few (they get costly on a busy machine), small enough that a query
+# needs a few hundred MB at most. Accelerators want bigger blocks so kernel launches do not dominate.
+CPU_CHUNK_ELEMENTS = 1 << 22
 ACCELERATOR_CHUNK_ELEMENTS = 1 << 24
 
 
