@@ -5,8 +5,8 @@ original (RGB decode + 256^3 lookup table); RGB colour mask -> labels >= 3x fast
 table with < 1 MB of lookup memory.
 
 Masks: the real VOC masks in ../shared/fixtures/voc2012-mini (or $SEGTOOL_FIXTURES) when present,
-else synthetic 500x375 ones. Each figure is the best of several rounds over all masks (the machine
-is shared, so the best round is the least disturbed one), in milliseconds per mask.
+else synthetic 500x375 ones. Each figure is the best of several interleaved rounds over all masks (the
+machine is shared, so the best round is the least disturbed one), in milliseconds per mask.
 
     .venv/bin/python benchmarks/labels.py [--rounds 9]
 """
@@ -47,16 +47,20 @@ def find_masks(tmp: Path) -> tuple[list[Path], str]:
     return paths, "12 synthetic 500x375 palette masks (fixtures not found)"
 
 
-def best_ms(fn, items, rounds: int) -> float:
-    for item in items[:2]:
-        fn(item)  # warm-up
-    best = float("inf")
+def best_ms(cases: dict, rounds: int) -> dict[str, float]:
+    """Best per-item time (ms) of each ``name: (fn, items)``; rounds interleave the cases so a
+    burst of load from other jobs hits all of them alike."""
+    for fn, items in cases.values():
+        for item in items[:2]:
+            fn(item)  # warm-up
+    best = dict.fromkeys(cases, float("inf"))
     for _ in range(rounds):
-        start = time.perf_counter()
-        for item in items:
-            fn(item)
-        best = min(best, (time.perf_counter() - start) / len(items))
-    return best * 1000
+        for name, (fn, items) in cases.items():
+            start = time.perf_counter()
+            for item in items:
+                fn(item)
+            best[name] = min(best[name], (time.perf_counter() - start) / len(items))
+    return {name: value * 1000 for name, value in best.items()}
 
 
 def voc_table(dtype) -> np.ndarray:
@@ -102,10 +106,9 @@ def main() -> None:
 
             return lookup_i64(decode_image(str(path), mode=ImageReadMode.RGB).permute(1, 2, 0).numpy())
 
-        t_bare = best_ms(bare, masks, args.rounds)
-        t_ours = best_ms(read_index_mask, masks, args.rounds)
-        t_u8 = best_ms(original_uint8, masks, args.rounds)
-        t_d2l = best_ms(original_d2l, masks, args.rounds)
+        times = best_ms({"bare": (bare, masks), "ours": (read_index_mask, masks), "u8": (original_uint8, masks),
+                         "d2l": (original_d2l, masks)}, args.rounds)
+        t_bare, t_ours, t_u8, t_d2l = times["bare"], times["ours"], times["u8"], times["d2l"]
         print("1) reading a VOC palette mask as labels")
         print(f"   bare PIL decode (Image.open + load)        {t_bare:7.3f} ms")
         print(f"   segtool read_index_mask                     {t_ours:7.3f} ms   {t_ours / t_bare:5.2f}x bare "
@@ -122,10 +125,9 @@ def main() -> None:
         for img, path in zip(decoded, masks, strict=True):  # same answer first (255 -> 255: void colour known)
             assert (converter(img).labels == read_index_mask(path)).all()
 
-        t_c_u8 = best_ms(lookup_u8, decoded, args.rounds)
-        t_c_i64 = best_ms(lookup_i64, decoded, args.rounds)
-        t_c_ours = best_ms(converter, decoded, args.rounds)
-        t_c_arr = best_ms(converter, arrays, args.rounds)
+        times = best_ms({"u8": (lookup_u8, decoded), "i64": (lookup_i64, decoded), "ours": (converter, decoded),
+                         "array": (converter, arrays)}, args.rounds)
+        t_c_u8, t_c_i64, t_c_ours, t_c_arr = times["u8"], times["i64"], times["ours"], times["array"]
         print("\n2) RGB colour mask -> labels, from the decoded PIL RGB image")
         print(f"   256^3 uint8 numpy table (16 MB)             {t_c_u8:7.3f} ms")
         print(f"   256^3 int64 torch table (128 MB, d2l)       {t_c_i64:7.3f} ms")

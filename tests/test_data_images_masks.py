@@ -145,3 +145,21 @@ def test_rgba_colour_mask_converted_and_16bit_masks(tmp_path):
     Image.fromarray(np.array([[0, 3000]], np.uint16)).save(tmp_path / "big.png")
     with pytest.raises(SegtoolError, match=r"big\.png: .*3000"):
         read_index_mask(tmp_path / "big.png")
+
+
+def test_run_path_counts_and_locates_unknown_colours():
+    """Large flat regions take the one-lookup-per-run path; counts and (x, y) must stay per pixel."""
+    pal = get_palette("voc")
+    labels = np.zeros((40, 60), np.uint8)
+    labels[10:30, 20:50] = 15
+    rgb = pal.colorize(labels)
+    rgb[25:28, 33:40] = (190, 130, 126)  # 21 pixels near person (192,128,128)
+    converter = ColorToLabel(pal)
+    result = converter(rgb)
+    expected = labels.copy()
+    expected[25:28, 33:40] = 255
+    assert (result.labels == expected).all() and result.unknown_pixels == 21
+    with pytest.raises(SegtoolError, match=r"at \(x=33, y=25\) .*\(21 such pixels"):
+        converter(rgb, unknown="error")
+    snapped = converter(rgb, tolerance=5)
+    assert (snapped.labels == labels).all() and snapped.snapped_pixels == 21 and snapped.unknown_pixels == 0

@@ -78,17 +78,18 @@ def color_mask_labels(path: Path, converter: ColorToLabel, *, unknown: str = "ig
         raw = np.frombuffer(bytes(img.getpalette("RGB") or []), dtype=np.uint8).reshape(-1, 3)
         own[: len(raw)] = raw
         indices = index_array(img, path)
-        entry_labels, entry_missing, _ = converter.labels_for_keys(pack_rgb(own), tolerance)
+        entry_labels, entry_missing, entry_snapped = converter.labels_for_keys(pack_rgb(own), tolerance)
         labels = entry_labels[indices]
+        snapped = int(entry_snapped[indices].sum()) if entry_snapped is not None else 0
         if entry_missing is None:
-            return ConversionResult(labels, 0)
+            return ConversionResult(labels, 0, snapped)
         missing = entry_missing[indices]
         count = int(missing.sum())
         if count and unknown == "error":
             first = int(np.flatnonzero(missing)[0])
             y, x = divmod(first, indices.shape[1])
             raise converter.unknown_error(path, pack_rgb(own[indices[y, x]][None])[0], x, y, count)
-        return ConversionResult(labels, count)
+        return ConversionResult(labels, count, snapped)
     if img.mode.startswith("I") or img.mode == "F":
         raise SegtoolError(f"{path}: {img.mode} image is not a colour mask (16/32-bit values)")
     rgb = img if img.mode == "RGB" else img.convert("RGB")
