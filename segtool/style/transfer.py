@@ -48,6 +48,7 @@ class StepReport:
     steps: int
     losses: dict[str, float]
     seconds: float      # since the stage started
+    evaluations: int    # loss/gradient evaluations so far in the stage (L-BFGS: more than steps)
 
 
 @dataclass
@@ -157,10 +158,11 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
         stage_started = time.perf_counter()
 
         def callback(step: int, terms: LossTerms, current: torch.Tensor, stage: int = stage,
-                     size: Size = size, stage_started: float = stage_started) -> None:
+                     size: Size = size, stage_started: float = stage_started,
+                     objective: Objective = objective) -> None:
             if on_step is not None:
                 on_step(StepReport(stage, len(sizes), size, step, config.steps, terms.values(),
-                                   time.perf_counter() - stage_started))
+                                   time.perf_counter() - stage_started, objective.evaluations))
             if on_snapshot is not None and snapshot_every and step % snapshot_every == 0:
                 on_snapshot(stage, step, _finish(current, content_image, config))
 
