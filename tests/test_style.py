@@ -159,10 +159,11 @@ def test_memory_estimate_grows_with_pixels_and_lbfgs(extractor):
     assert estimate_bytes(extractor.features, (300, 450), optimizer="lbfgs") > small + 100 * 2**20
 
 
-@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "I;16", "P", "LA"])
+@pytest.mark.parametrize("mode", ["L", "RGBA", "CMYK", "I;16", "P", "LA", "F"])
 def test_inputs_convert_to_rgb(tmp_path, mode):
     source = _smooth_image(1)
-    path = tmp_path / f"in_{mode.replace(';', '')}.{'jpg' if mode == 'CMYK' else 'png'}"
+    suffix = {"CMYK": "jpg", "F": "tif"}.get(mode, "png")
+    path = tmp_path / f"in_{mode.replace(';', '')}.{suffix}"
     if mode == "I;16":
         grey = (np.asarray(source.convert("L"), dtype=np.uint16) * 257)
         Image.fromarray(grey).save(path)  # 16-bit greyscale PNG
@@ -170,7 +171,7 @@ def test_inputs_convert_to_rgb(tmp_path, mode):
         source.convert(mode).save(path)
     image = load_rgb(path)
     assert image.mode == "RGB" and image.size == source.size
-    if mode == "I;16":  # rescaled, not clipped to white
+    if mode in ("I;16", "F"):  # rescaled, not clipped to white
         assert np.abs(np.asarray(image)[..., 0].astype(int) - np.asarray(source.convert("L"))).max() <= 1
 
 

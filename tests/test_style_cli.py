@@ -133,7 +133,7 @@ def test_bad_input_one_line_no_output(cli, images, tmp_path, case):
         expect = ("--size 60000x90000", "needs about", "GiB", "free", "--scales")
     else:
         args += ["--init", str(tmp_path / "missing.png")]
-        expect = ("missing.png", "no such file")
+        expect = ("missing.png", "not found")
     result = cli(*args)
     assert result.exit_code == 1, result.stderr
     _one_error_line(result, *expect)
@@ -145,6 +145,7 @@ def test_bad_option_values_exit_2(cli, images, tmp_path):
     assert cli("stylize", content, style, "--size", "huge", *FAST[:3]).exit_code == 2
     assert cli("stylize", content, style, "-o", "-", "--json", *FAST).exit_code == 2
     assert cli("stylize", content, style, "-o", "-", "--save-every", "1", *FAST).exit_code == 2
+    assert cli("stylize", content, style, "--weights", content, *FAST).exit_code == 2
 
 
 def test_grey_and_rgba_inputs_work(cli, tmp_path):

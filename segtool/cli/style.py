@@ -103,6 +103,8 @@ def stylize(
         size_spec = _parsed(parse_size, size, "--size")
     else:
         size_spec = scale_list[-1] if scale_list else (300, 450)
+    if weights is not None and random_weights:
+        raise typer.BadParameter("--weights and --random-weights exclude each other", param_hint="--weights")
     out = _resolve_output(output, content, json_out, save_every, force)
 
     from segtool.cli.options import device_from_options

@@ -1,8 +1,7 @@
 """Reading, sizing and (de)normalising the images of a style transfer.
 
-Any image PIL can open is turned into 8-bit RGB: EXIF rotation applied, palette/grey/CMYK
-converted, transparency composited on white, 16-bit and float greyscale rescaled (PIL's own
-``convert("RGB")`` would clip 16-bit values to white).
+Decoding and its errors come from ``segtool.data.images``; on top, style inputs get their EXIF rotation
+applied, transparency composited on white, and 32-bit int / float greyscale rescaled.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from segtool.core.errors import SegtoolError
+from segtool.data.images import open_image, to_rgb
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Size", "fit_longest_side", "from_tensor", "load_rgb",
            "parse_size", "resize", "resolve_size", "to_tensor"]
@@ -51,49 +50,36 @@ def resolve_size(spec: int | Size, image_hw: Size) -> Size:
     return fit_longest_side(spec, image_hw) if isinstance(spec, int) else (int(spec[0]), int(spec[1]))
 
 
-def _to_8bit(image: Image.Image) -> Image.Image:
-    """Scale 16-bit / 32-bit / float greyscale to 8 bits using the range the mode implies."""
+def _int_to_8bit(image: Image.Image) -> Image.Image:
+    """32-bit int / float greyscale -> 8 bits, using the range the values imply (16-bit or [0, 1])."""
     values = np.asarray(image, dtype=np.float64)
-    if image.mode == "F":
-        top = 1.0 if values.max(initial=0.0) <= 1.0 else max(values.max(), 1.0)
-    elif image.mode.startswith("I;16") or values.max(initial=0) > 255:
-        top = 65535.0
-    else:
+    top = values.max(initial=0.0)
+    if image.mode == "F" and top <= 1.0:
+        top = 1.0
+    elif top <= 255:
         top = 255.0
-    scaled = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return Image.fromarray(scaled)
+    elif top <= 65535:
+        top = 65535.0
+    return Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-def _rgb(image: Image.Image) -> Image.Image:
-    image = ImageOps.exif_transpose(image)
-    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-        image = _to_8bit(image)
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+def _rgb(image: Image.Image, path: Path) -> Image.Image:
+    image = ImageOps.exif_transpose(image)  # phone photos: upright as the user sees them
+    if image.mode in ("I", "F"):
+        image = _int_to_8bit(image)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Artwork often has transparency; white is what a viewer shows behind it.
         rgba = image.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, (255, 255, 255))
         canvas.paste(rgba, mask=rgba.getchannel("A"))
         return canvas
-    return image.convert("RGB")
+    return to_rgb(image, path)
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Open any image file as 8-bit RGB; unreadable or non-image files are a SegtoolError."""
     path = Path(path)
-    if not path.exists():
-        raise SegtoolError(f"{path}: no such file")
-    if path.is_dir():
-        raise SegtoolError(f"{path}: is a directory, expected an image file")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return _rgb(image)
-    except UnidentifiedImageError:
-        raise SegtoolError(f"{path}: not an image file PIL can read") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise SegtoolError(f"{path}: cannot read image ({reason})") from None
+    return _rgb(open_image(path), path)
 
 
 def resize(image: Image.Image, size: Size) -> Image.Image:
