@@ -5,8 +5,8 @@ original (RGB decode + 256^3 lookup table); RGB colour mask -> labels >= 3x fast
 table with < 1 MB of lookup memory.
 
 Masks: the real VOC masks in ../shared/fixtures/voc2012-mini (or $SEGTOOL_FIXTURES) when present,
-else synthetic 500x375 ones. Each figure is the best of several interleaved rounds over all masks (the
-machine is shared, so the best round is the least disturbed one), in milliseconds per mask.
+else synthetic 500x375 ones. Each figure is, per mask, the best of several calls (interleaved with the other methods; the
+machine is shared, so the best call is the least disturbed one), averaged over the masks, in ms.
 
     .venv/bin/python benchmarks/labels.py [--rounds 9]
 """
@@ -48,19 +48,20 @@ def find_masks(tmp: Path) -> tuple[list[Path], str]:
 
 
 def best_ms(cases: dict, rounds: int) -> dict[str, float]:
-    """Best per-item time (ms) of each ``name: (fn, items)``; rounds interleave the cases so a
-    burst of load from other jobs hits all of them alike."""
+    """Per-item time (ms) of each ``name: (fn, items)``: the best of ``rounds`` calls per item,
+    averaged over the items. Calls interleave the cases item by item, so a burst of load from
+    other jobs hits all of them alike."""
     for fn, items in cases.values():
         for item in items[:2]:
             fn(item)  # warm-up
-    best = dict.fromkeys(cases, float("inf"))
+    best = {name: [float("inf")] * len(items) for name, (_, items) in cases.items()}
     for _ in range(rounds):
-        for name, (fn, items) in cases.items():
-            start = time.perf_counter()
-            for item in items:
-                fn(item)
-            best[name] = min(best[name], (time.perf_counter() - start) / len(items))
-    return {name: value * 1000 for name, value in best.items()}
+        for i in range(max(len(items) for _, items in cases.values())):
+            for name, (fn, items) in cases.items():
+                start = time.perf_counter()
+                fn(items[i])
+                best[name][i] = min(best[name][i], time.perf_counter() - start)
+    return {name: 1000 * sum(values) / len(values) for name, values in best.items()}
 
 
 def voc_table(dtype) -> np.ndarray:
@@ -81,7 +82,7 @@ def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         masks, where = find_masks(Path(tmp))
-        print(f"masks: {where}; best of {args.rounds} rounds, ms per mask\n")
+        print(f"masks: {where}; best of {args.rounds} calls per mask, ms per mask\n")
 
         table_u8 = voc_table(np.uint8)
         table_i64 = torch.from_numpy(voc_table(np.int64))
