@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from test_train_helpers import random_checkpoint
+from test_train_helpers import TINY_MODEL, random_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def _numpy_scores(checkpoint_path, root, n=3):
     from segtool.models import create_model
 
     saved = torch.load(checkpoint_path, weights_only=True)
-    model = create_model("fcn8", n)
+    model = create_model("fcn8", n, **TINY_MODEL)
     model.load_state_dict(saved["model"])
     model.eval()
     matrix = np.zeros((n, n), dtype=np.int64)
@@ -79,7 +79,7 @@ def test_sliding_window(cli, demo40, checkpoint, tmp_path):
     assert big.exit_code == 0, big.stderr
     assert json.loads(big.stdout)["miou"] == whole["miou"]
     small = cli("evaluate", checkpoint, "--data", demo40, "--json", "--device", "cpu", "--sliding-window",
-                "--window", "32", "--stride", "8", "--confusion", tmp_path / "cm.png")
+                "--window", "32", "--stride", "16", "--confusion", tmp_path / "cm.png")
     assert small.exit_code == 0, small.stderr
     assert 0.0 <= json.loads(small.stdout)["miou"] <= 1.0
     assert Image.open(tmp_path / "cm.png").size[0] > 0

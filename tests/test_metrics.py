@@ -130,7 +130,7 @@ def test_schedules_step_per_iteration():
     assert one[-1] < one[0]
     poly = lrs("poly", total=10)
     assert poly[0] == 1.0 and poly[-1] == pytest.approx((1 - 9 / 10) ** 0.9)
-    lin = lrs("linear", {"end_lr": 0.5, "pct": 0.5}, total=10)
+    lin = lrs("linear", {"end_lr": 0.5, "fraction": 0.5}, total=10)
     assert lin[0] == 1.0 and lin[5] == pytest.approx(0.5) and lin[-1] == pytest.approx(0.5)
     step = lrs("step", {"step_epochs": 1, "gamma": 0.1}, total=10)
     assert step[4] == 1.0 and step[5] == pytest.approx(0.1)

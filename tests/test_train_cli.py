@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from test_train_helpers import TINY_DEMO, make_tiny_demo, train_args
+from test_train_helpers import TINY_DEMO, TINY_MODEL, make_tiny_demo, train_args
 
 from segtool.engine import config as config_module
 from segtool.engine.run_dir import METRIC_KEYS
@@ -31,7 +31,8 @@ def test_demo_default_path_with_one_notice(cli, tmp_path, monkeypatch):
     monkeypatch.setitem(config_module.DEMO_PRESET, "batch_size", 4)
     monkeypatch.setitem(config_module.DEMO_PRESET, "val_batch_size", 4)
 
-    result = cli("train", "fcn8", "--max-steps", "1", "--device", "cpu", "--workers", "0")
+    result = cli("train", "fcn8", "--max-steps", "1", "--device", "cpu", "--workers", "0",
+                 "--model-option", f"width_mult={TINY_MODEL['width_mult']}")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("training on the built-in demo set") == 1
     assert "--data" in result.stderr  # says how to point it at VOC

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_helpers import make_tiny_demo
+from test_train_helpers import TINY_MODEL, make_tiny_demo
 
 from segtool.core.errors import Interrupted, SegtoolError
 from segtool.engine.checkpoint import load_checkpoint
@@ -29,7 +29,7 @@ def tiny_demo(tmp_path_factory):
 def _run(data: Path, out: Path, *, stop_at_step=None, resume=None, epochs=2, on_step=None):
     values = {"data": str(data), "format": "demo", "crop": [32, 32], "batch_size": 2, "val_batch_size": 4,
               "epochs": epochs, "workers": 0, "deterministic": True, "device": "cpu", "hflip": True,
-              "scale": [0.75, 1.25]}
+              "scale": [0.75, 1.25], "model_options": dict(TINY_MODEL)}
     plan = plan_training("fcn8", values, out=str(out), resume=resume, force=resume is None)
     stop = StopRequest()
 
@@ -84,7 +84,7 @@ def test_sigint_saves_a_resumable_checkpoint_and_exits_130(tiny_demo, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "segtool", "train", "fcn8", "--data", str(tiny_demo), "--format", "demo",
            "--crop", "32", "--batch-size", "2", "--epochs", "200", "--workers", "0", "--device", "cpu",
-           "--out", str(out)]
+           "--out", str(out), "--model-option", f"width_mult={TINY_MODEL['width_mult']}"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     try:
         deadline = time.monotonic() + 90

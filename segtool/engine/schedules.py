@@ -5,7 +5,7 @@
   ``cycle_momentum: false``.
 - ``poly``: lr * (1 - t/T) ** power (power 0.9), the DeepLab / torchvision reference schedule.
 - ``step``: lr * gamma ** (epoch // step_epochs), i.e. StepLR counted in iterations.
-- ``linear``: linear decay from lr to ``end_lr`` over the first ``pct`` of training, then constant
+- ``linear``: linear decay from lr to ``end_lr`` over the first ``fraction`` of training, then constant
   (bisenetv2 recipe: 0.1 -> 0.05 over 75 %).
 - ``none``: constant lr.
 
@@ -25,10 +25,10 @@ SCHEDULES = ("onecycle", "poly", "step", "linear", "none")
 # Defaults for each schedule's options; a recipe or --config may override any of them.
 SCHEDULE_DEFAULTS: dict[str, dict] = {
     "onecycle": {"max_lr": None, "div_factor": 25.0, "final_div_factor": 1e4, "pct_start": 0.3,
-                 "cycle_momentum": True},
+                 "cycle_momentum": True, "base_momentum": 0.85, "max_momentum": 0.95},
     "poly": {"power": 0.9},
     "step": {"step_epochs": 30, "gamma": 0.1},
-    "linear": {"end_lr": None, "pct": 0.75},
+    "linear": {"end_lr": None, "fraction": 0.75},
     "none": {},
 }
 
@@ -44,8 +44,8 @@ class _Poly:
 
 
 class _LinearTo:
-    def __init__(self, total: int, end_factor: float, pct: float):
-        self.span = max(1, int(round(total * pct)))
+    def __init__(self, total: int, end_factor: float, fraction: float):
+        self.span = max(1, int(round(total * fraction)))
         self.end_factor = end_factor
 
     def __call__(self, step: int) -> float:
@@ -82,7 +82,8 @@ def build_scheduler(optimizer: Optimizer, name: str, total_steps: int, steps_per
         peaks = [max_lr * group["lr"] / base_lr for group in optimizer.param_groups]
         return OneCycleLR(optimizer, max_lr=peaks, total_steps=total_steps,
                           div_factor=float(opts["div_factor"]), final_div_factor=float(opts["final_div_factor"]),
-                          pct_start=float(opts["pct_start"]), cycle_momentum=bool(opts["cycle_momentum"]))
+                          pct_start=float(opts["pct_start"]), cycle_momentum=bool(opts["cycle_momentum"]),
+                          base_momentum=float(opts["base_momentum"]), max_momentum=float(opts["max_momentum"]))
     if name == "poly":
         return LambdaLR(optimizer, _Poly(total_steps, float(opts["power"])))
     if name == "step":
@@ -90,5 +91,5 @@ def build_scheduler(optimizer: Optimizer, name: str, total_steps: int, steps_per
                       gamma=float(opts["gamma"]))
     if name == "linear":
         end_lr = opts["end_lr"] if opts["end_lr"] is not None else base_lr
-        return LambdaLR(optimizer, _LinearTo(total_steps, float(end_lr) / base_lr, float(opts["pct"])))
+        return LambdaLR(optimizer, _LinearTo(total_steps, float(end_lr) / base_lr, float(opts["fraction"])))
     return LambdaLR(optimizer, _constant)
