@@ -68,6 +68,26 @@ class _PlaceTaps(torch.autograd.Function):
         return grad.as_strided(ctx.shape, (s_i, s * s_y, s * s_x, s_k, s_y, s_x)), None
 
 
+class _Slices(torch.autograd.Function):
+    """Several slices of one tensor whose backward fills a single zero gradient.
+
+    Plain indexing would give each slice its own full-size zero gradient to fill and add.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, index: list[tuple[slice, ...]]):
+        ctx.index, ctx.shape = index, x.shape
+        return tuple(x[i].clone() for i in index)
+
+    @staticmethod
+    def backward(ctx, *grads: Tensor):
+        total = grads[0].new_zeros(ctx.shape)
+        for i, grad in zip(ctx.index, grads, strict=True):
+            if grad is not None:
+                total[i] += grad
+        return total, None
+
+
 def _tap_products(w_in: Tensor, w_out: Tensor) -> Tensor:
     """P[i, a_y, a_x, k, q_y, q_x] = sum_o w_in[i, o, a] * w_out[o, k, q]: one GEMM over the middle channels."""
     ci, co, ah, aw = w_in.shape
@@ -107,25 +127,22 @@ class ComposedHead:
 def compose_head(w1: Tensor, w2: Tensor, w3: Tensor) -> ComposedHead:
     """The composed kernel plus the exact border-ring kernels (see the module docstring)."""
     pairs = _tap_products(w2, _final_as_transposed(w3))  # every (W2 tap, W3 tap) pair, reused below
+    kernel = _PlaceTaps.apply(_tap_products(w1, _PlaceTaps.apply(pairs, 1)), 2)
+
     first, last = slice(0, 1), slice(3, 4)  # taps of W1/W2 that feed the cropped ring
     # Taps of W3 (flipped) that reach the ring from inside the image: the top ring row sits above
     # output rows 0..2 (W3 rows 0..2, flipped 4..6); the bottom one below the last three.
     near, far = slice(4, 7), slice(0, 3)
     every = slice(None)
-
-    def part(ry: slice, rx: slice, dy: slice, dx: slice) -> Tensor:
-        w23 = _PlaceTaps.apply(pairs[:, ry, rx, :, dy, dx], 1)
-        return _PlaceTaps.apply(_tap_products(w1[:, :, ry, rx], w23), 2)
-
-    return ComposedHead(
-        kernel=part(every, every, every, every),
-        top=part(first, every, near, every),
-        bottom=part(last, every, far, every),
-        left=part(every, first, every, near),
-        right=part(every, last, every, far),
-        corners=(part(first, first, near, near), part(first, last, near, far),
-                 part(last, first, far, near), part(last, last, far, far)),
-    )
+    parts = [(first, every, near, every), (last, every, far, every),  # top, bottom
+             (every, first, every, near), (every, last, every, far),  # left, right
+             (first, first, near, near), (first, last, near, far),  # corners
+             (last, first, far, near), (last, last, far, far)]
+    w1_parts = _Slices.apply(w1, [(slice(None), slice(None), ry, rx) for ry, rx, _, _ in parts])
+    pair_parts = _Slices.apply(pairs, [(slice(None), ry, rx, slice(None), dy, dx) for ry, rx, dy, dx in parts])
+    ring = [_PlaceTaps.apply(_tap_products(w1_part, _PlaceTaps.apply(pair_part, 1)), 2)
+            for w1_part, pair_part in zip(w1_parts, pair_parts, strict=True)]
+    return ComposedHead(kernel, *ring[:4], corners=tuple(ring[4:]))
 
 
 def _tap_masks(h: int, w: int, like: Tensor) -> Tensor:
@@ -146,21 +163,56 @@ def bias_response(b1: Tensor, b2: Tensor, b3: Tensor, w2: Tensor, w3: Tensor, h:
     return (F.conv2d(masks, weight, padding=3) + b3.view(1, n, 1, 1))[0]
 
 
+class _BorderCorrection(torch.autograd.Function):
+    """out + bias_map, minus the ring's response in the 3-pixel border band, plus the corners.
+
+    One new tensor, updated in place: autograd on sliced in-place updates would copy the full
+    gradient once per update.
+    """
+
+    @staticmethod
+    def forward(ctx, out: Tensor, bias_map: Tensor, top: Tensor, bottom: Tensor, left: Tensor, right: Tensor,
+                top_left: Tensor, top_right: Tensor, bottom_left: Tensor, bottom_right: Tensor) -> Tensor:
+        result = out + bias_map
+        for band, sign, update in _border_bands(top, bottom, left, right, top_left, top_right,
+                                                bottom_left, bottom_right):
+            result[band] += sign * update
+        return result
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        bands = [grad[band] * sign for band, sign, _ in _border_bands(*[None] * 8)]
+        return (grad, grad.sum(0), *bands)
+
+
+def _border_bands(top, bottom, left, right, top_left, top_right, bottom_left, bottom_right):
+    """(output region, sign, update) for the four ring bands (subtracted) and four corners (added back)."""
+    every = slice(None)
+    head, tail = slice(0, 3), slice(-3, None)
+    return [((every, every, head, every), -1, top), ((every, every, tail, every), -1, bottom),
+            ((every, every, every, head), -1, left), ((every, every, every, tail), -1, right),
+            ((every, every, head, head), 1, top_left), ((every, every, head, tail), 1, top_right),
+            ((every, every, tail, head), 1, bottom_left), ((every, every, tail, tail), 1, bottom_right)]
+
+
 def fused_head_forward(x: Tensor, composed: ComposedHead, bias_map: Tensor) -> Tensor:
     """Apply the fused head to x (N x C x h x w) -> N x n x 8h x 8w."""
     out = F.conv_transpose2d(x, composed.kernel, stride=8, padding=4)
-    out = out + bias_map
-    # The exact border correction: remove what the cropped ring of upsample_82 contributed.
-    out[:, :, :3, :] -= F.conv_transpose2d(x[:, :, :1, :], composed.top, stride=(1, 8), padding=(0, 4))
-    out[:, :, -3:, :] -= F.conv_transpose2d(x[:, :, -1:, :], composed.bottom, stride=(1, 8), padding=(0, 4))
-    out[:, :, :, :3] -= F.conv_transpose2d(x[:, :, :, :1], composed.left, stride=(8, 1), padding=(4, 0))
-    out[:, :, :, -3:] -= F.conv_transpose2d(x[:, :, :, -1:], composed.right, stride=(8, 1), padding=(4, 0))
-    top_left, top_right, bottom_left, bottom_right = composed.corners
-    out[:, :, :3, :3] += F.conv_transpose2d(x[:, :, :1, :1], top_left)
-    out[:, :, :3, -3:] += F.conv_transpose2d(x[:, :, :1, -1:], top_right)
-    out[:, :, -3:, :3] += F.conv_transpose2d(x[:, :, -1:, :1], bottom_left)
-    out[:, :, -3:, -3:] += F.conv_transpose2d(x[:, :, -1:, -1:], bottom_right)
-    return out
+    # The ring that upsample_82's padding crops comes only from X's outermost rows and columns.
+    every, first, last = slice(None), slice(0, 1), slice(-1, None)
+    edges = [(every, every, first, every), (every, every, last, every),
+             (every, every, every, first), (every, every, every, last),
+             (every, every, first, first), (every, every, first, last),
+             (every, every, last, first), (every, every, last, last)]
+    top_row, bottom_row, left_col, right_col, *corner_px = _Slices.apply(x, edges)
+    rows = dict(stride=(1, 8), padding=(0, 4))
+    cols = dict(stride=(8, 1), padding=(4, 0))
+    ring = [F.conv_transpose2d(top_row, composed.top, **rows),
+            F.conv_transpose2d(bottom_row, composed.bottom, **rows),
+            F.conv_transpose2d(left_col, composed.left, **cols),
+            F.conv_transpose2d(right_col, composed.right, **cols)]
+    corners = [F.conv_transpose2d(px, kernel) for px, kernel in zip(corner_px, composed.corners, strict=True)]
+    return _BorderCorrection.apply(out, bias_map, *ring, *corners)
 
 
 class FusedHeadCache:
