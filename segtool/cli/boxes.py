@@ -205,7 +205,7 @@ def _print_anchors_at(height, width, sizes, ratios, point, boxes, pixels, style)
     from segtool.ops.boxes.tables import TableWriter, format_float32
 
     shapes = anc.anchor_shapes(height, width, sizes, ratios)
-    coords = format_float32(boxes.numpy())
+    coords = format_float32(boxes.numpy()).tolist()
     if style == "jsonl":
         emit_json({"height": height, "width": width, "at": {"y": point[0], "x": point[1]},
                    "units": "pixels" if pixels else "normalized",
@@ -227,22 +227,17 @@ def _stream_all_anchors(height, width, sizes, ratios, pixels, style, dev) -> Non
     per_pixel = anc.anchors_per_pixel(sizes, ratios)
     table = TableWriter(sys.stdout, ["row", "col", "k", "x1", "y1", "x2", "y2"], style)
     scale = anc.pixel_scale(height, width, dev) if pixels else None
-    band = max(1, 16384 // (width * per_pixel))  # rows per chunk: ~16k anchors of text at a time
-    cols = np.repeat(np.arange(width), per_pixel).astype(str)
-    ks = np.tile(np.arange(per_pixel), width).astype(str)
+    band = max(1, 65536 // (width * per_pixel))  # image rows per chunk: ~64k anchors of text at a time
+    row_cells = width * per_pixel
+    col_k = np.stack((np.repeat(np.arange(width), per_pixel), np.tile(np.arange(per_pixel), width)), 1).astype(str)
     for r0 in range(0, height, band):
         r1 = min(height, r0 + band)
         grid = anc.anchor_grid(height, width, sizes, ratios, rows=(r0, r1), device=dev)
         if scale is not None:
             grid = grid * scale
-        coords = format_float32(grid.reshape(-1, 4).cpu().numpy())
-        rows = []
-        for r in range(r0, r1):
-            offset = (r - r0) * width * per_pixel
-            row = str(r)
-            rows.extend([row, c, k, *xy] for c, k, xy in zip(cols, ks, coords[offset:offset + width * per_pixel],
-                                                             strict=True))
-        table.write(rows)
+        rows = np.repeat(np.arange(r0, r1), row_cells).astype(str)[:, None]
+        cells = np.concatenate((rows, np.tile(col_k, (r1 - r0, 1)), format_float32(grid.reshape(-1, 4).cpu())), 1)
+        table.write(cells.tolist())
     table.close()
 
 
