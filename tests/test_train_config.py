@@ -78,8 +78,24 @@ def test_bad_configurations(cli, tmp_path, monkeypatch):
     assert result.exit_code == 1 and "optimizer 'lbfgs'" in result.stderr
 
     # An explicit --data that does not exist is an error, never a fallback to the demo set.
-    result = _print_config(cli, tmp_path, monkeypatch, "--data", tmp_path / "nowhere")
+    result = cli("train", "fcn8", "--data", tmp_path / "nowhere", "--out", tmp_path / "run")
     assert result.exit_code == 1 and "nowhere: dataset not found (--data)" in result.stderr
+    assert not (tmp_path / "run").exists()
 
     result = cli("train", "no-such-model", "--print-config")
     assert result.exit_code != 0 and "no-such-model" in result.stderr
+
+
+def test_example_configs_load(cli, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    models = {"voc_fcn8.yaml": "fcn8", "voc_fcn_resnet18.yaml": "fcn-resnet18", "bag_fcns_binary.yaml": "fcns",
+              "camvid_bisenetv2.yaml": "bisenetv2"}
+    for name, model in models.items():
+        result = cli("train", model, "--config", examples / name, "--print-config")
+        assert result.exit_code == 0, (name, result.stderr)
+        values = yaml.safe_load(result.stdout)
+        assert values["model"] == model and values["data"].startswith("data/")
+    assert "loss: bce" in cli("train", "fcns", "--config", examples / "bag_fcns_binary.yaml",
+                              "--print-config").stdout

@@ -51,7 +51,7 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
         check_compatible(checkpoint, model, checkpoint["num_classes"])
         resolved = resolve_config(model, None, file_values, cli_values, base=checkpoint["config"])
         if data_given or format_given:
-            source = find_data_source(resolved.config.data, resolved.config.format, DEMO_DATA)
+            source = find_data_source(resolved.config.data, resolved.config.format, DEMO_DATA, check=create_dir)
         else:
             source = DataSource.from_dict(checkpoint["data"])
         run_dir = out_path or Path(checkpoint["path"]).parent
@@ -64,7 +64,7 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
         fmt = cli_values.get("format") or file_values.get("format") or "auto"
         use_demo = not data_given and should_use_demo(None, fmt)
         resolved = resolve_config(model, info, file_values, cli_values, use_demo=use_demo)
-        source = find_data_source(resolved.config.data, resolved.config.format, DEMO_DATA)
+        source = find_data_source(resolved.config.data, resolved.config.format, DEMO_DATA, check=create_dir)
         run_dir = out_path or default_run_dir(model)
     if create_dir and is_main_rank():
         if source.note:

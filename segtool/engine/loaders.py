@@ -84,7 +84,8 @@ def should_use_demo(data: str | None, fmt: str) -> bool:
     return data is None and fmt == "auto" and not default_voc_root().is_dir()
 
 
-def find_data_source(data: str | None, fmt: str, demo: dict) -> DataSource:
+def find_data_source(data: str | None, fmt: str, demo: dict, *, check: bool = True) -> DataSource:
+    """Where to read data from; ``check=False`` (--print-config) accepts a --data that is not there yet."""
     from segtool.core.paths import default_voc_root
 
     if fmt == "demo":
@@ -94,7 +95,9 @@ def find_data_source(data: str | None, fmt: str, demo: dict) -> DataSource:
     if data is not None:
         root = Path(data)
         if not root.exists():
-            raise SegtoolError(f"{root}: dataset not found (--data)")
+            if check:
+                raise SegtoolError(f"{root}: dataset not found (--data)")
+            return DataSource(fmt, root)
         return DataSource(detect_format(root) if fmt == "auto" else fmt, root)
     if fmt in ("auto", "voc"):
         voc = default_voc_root()
