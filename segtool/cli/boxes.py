@@ -78,27 +78,16 @@ def _style(json_out: bool, csv_out: bool, default: str = "text") -> str:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
+    from segtool.data.images import image_size
 
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except FileNotFoundError:
-        raise SegtoolError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise SegtoolError(f"{path}: cannot read image ({exc})") from None
+    width, height = image_size(path)
+    return height, width
 
 
 def _load_image(path: Path):
-    from PIL import Image, UnidentifiedImageError
+    from segtool.data.images import open_image, to_rgb
 
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise SegtoolError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise SegtoolError(f"{path}: cannot read image ({exc})") from None
+    return to_rgb(open_image(path), path)
 
 
 def _is_number(value) -> bool:

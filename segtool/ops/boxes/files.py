@@ -73,9 +73,6 @@ class BoxSet:
     def tensor(self, dtype=torch.float64) -> Tensor:
         return torch.tensor([r.box for r in self.records], dtype=dtype).reshape(-1, 4)
 
-    def where(self, index: int) -> str:
-        return self.records[index].where
-
 
 def format_number(value: float) -> str:
     """Shortest text that reads back to the same float; integral values without '.0'."""
@@ -123,9 +120,7 @@ def find_box_fields(names: Iterable[str], fmt: str | None) -> str | None:
 
 
 def _missing_fields_error(source: str, where: str, names: Iterable[str], fmt: str | None) -> SegtoolError:
-    wanted = FIELDS[fmt] if fmt else " or ".join(",".join(FIELDS[f]) for f in FORMATS)
-    if fmt:
-        wanted = ",".join(wanted)
+    wanted = " or ".join(",".join(FIELDS[f]) for f in ([fmt] if fmt else FORMATS))
     return SegtoolError(f"{source}: {where}: no box fields among ({', '.join(map(str, names))}); expected {wanted}")
 
 
