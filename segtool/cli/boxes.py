@@ -18,7 +18,7 @@ from segtool.core.errors import SegtoolError
 
 app = typer.Typer()
 
-MAX_MATRIX_VALUES = 10**8  # beyond this a printed matrix is never what anyone wants; --best / --min-iou are
+MAX_MATRIX_VALUES = 10**8  # a printed matrix beyond this is never useful: --best / --min-iou answer big inputs
 BOX_HELP = ("Boxes: a CSV file (4 numbers per line, or a header naming x1,y1,x2,y2 / x,y,w,h / cx,cy,w,h), "
             "JSON (list of 4-lists or objects), JSON lines, or - for stdin.")
 
