@@ -267,6 +267,13 @@ def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat |
     return sets, tensors
 
 
+def _to_device(tensor, dev):
+    """float64 where the device has it (MPS does not)."""
+    import torch
+
+    return tensor.to(dev, dtype=torch.float32 if dev.type == "mps" else torch.float64)
+
+
 @app.command("iou")
 def iou(
     a: Annotated[str | None, typer.Argument(help=f"Set A. {BOX_HELP}", show_default=False)] = None,
@@ -309,7 +316,7 @@ def iou(
         canvas = _load_image(draw)
     sets, tensors = _read_box_sets([s for s in (a, b) if s is not None], box or [], in_format, fix)
     dev = device_from_options(device, npu_transfer, threads)
-    boxes_a, boxes_b = tensors[0].to(dev), tensors[-1].to(dev)
+    boxes_a, boxes_b = _to_device(tensors[0], dev), _to_device(tensors[-1], dev)
     if best or min_iou is not None:
         _print_matches(boxes_a, boxes_b, kind.value, best, min_iou, style)
     else:
@@ -466,7 +473,8 @@ def nms(
         ids = {}
         class_ids = torch.tensor([ids.setdefault(str(c), len(ids)) for c in class_values])
     dev = device_from_options(device, npu_transfer, threads)
-    keep = suppress(xyxy.to(dev), score_values.to(dev), iou_threshold, classes=class_ids, min_score=min_score)
+    keep = suppress(_to_device(xyxy, dev), _to_device(score_values, dev), iou_threshold, classes=class_ids,
+                    min_score=min_score)
     keep = keep.cpu().tolist()
     if not rows:
         if style == "jsonl":
