@@ -22,11 +22,15 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torchvision.ops as tvops
 
 from segtool.ops.boxes import multibox_prior, pairwise_iou
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.test_boxes_anchors import d2l_multibox_prior  # noqa: E402 - the book's formulation, the baseline
 
 SIZES, RATIOS = (0.75, 0.5, 0.25), (1, 2, 0.5)
 
@@ -46,26 +50,6 @@ def median_seconds(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def d2l_multibox_prior(data, sizes, ratios):
-    """d2l's formulation (repeat / repeat_interleave), the baseline."""
-    in_height, in_width = data.shape[-2:]
-    device, num_sizes, num_ratios = data.device, len(sizes), len(ratios)
-    boxes_per_pixel = num_sizes + num_ratios - 1
-    size_tensor = torch.tensor(sizes, device=device)
-    ratio_tensor = torch.tensor(ratios, device=device)
-    steps_h, steps_w = 1.0 / in_height, 1.0 / in_width
-    center_h = (torch.arange(in_height, device=device) + 0.5) * steps_h
-    center_w = (torch.arange(in_width, device=device) + 0.5) * steps_w
-    shift_y, shift_x = torch.meshgrid(center_h, center_w, indexing="ij")
-    shift_y, shift_x = shift_y.reshape(-1), shift_x.reshape(-1)
-    w = torch.cat((size_tensor * torch.sqrt(ratio_tensor[0]),
-                   sizes[0] * torch.sqrt(ratio_tensor[1:]))) * in_height / in_width
-    h = torch.cat((size_tensor / torch.sqrt(ratio_tensor[0]), sizes[0] / torch.sqrt(ratio_tensor[1:])))
-    anchor_manipulations = torch.stack((-w, -h, w, h)).T.repeat(in_height * in_width, 1) / 2
-    out_grid = torch.stack([shift_x, shift_y, shift_x, shift_y], dim=1).repeat_interleave(boxes_per_pixel, dim=0)
-    return (out_grid + anchor_manipulations).unsqueeze(0)
 
 
 def bench_iou_matrix(repeats: int) -> None:
@@ -112,8 +96,6 @@ print(json.dumps({{"seconds": seconds, "base_mb": base, "peak_mb": peak_rss_mb()
 
 
 def run_child(n: int, mode: str) -> dict:
-    from pathlib import Path
-
     root = str(Path(__file__).resolve().parent.parent)
     code = _CHILD.format(root=root, n=n, mode=mode)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -142,8 +124,6 @@ def bench_multibox_prior(repeats: int) -> None:
 
 
 def bench_anchors_all_cli() -> None:
-    from pathlib import Path
-
     root = str(Path(__file__).resolve().parent.parent)
     code = ("import runpy, sys\n"
             f"sys.path.insert(0, {root!r})\n"
