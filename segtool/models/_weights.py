@@ -23,6 +23,7 @@ __all__ = ["imagenet_weights_url", "load_state_file", "fetch_pretrained_state", 
            "ensure_weights_reachable", "init_backbone", "reject_pretrained"]
 
 _PROBE_SECONDS = 3.0
+_STALL_SECONDS = 30.0  # a download that sends nothing for this long is given up
 
 
 def imagenet_weights_url(key: str) -> str:
@@ -80,11 +81,15 @@ def fetch_pretrained_state(key: str) -> dict[str, torch.Tensor]:
     cached = ensure_weights_reachable(url, key)
     if cached.is_file():
         return load_state_file(cached)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_STALL_SECONDS)  # urllib has no timeout of its own: a stalled server would hang us
     try:
         return torch.hub.load_state_dict_from_url(url, model_dir=str(paths.torch_checkpoint_dir()),
                                                   map_location="cpu", check_hash=True, weights_only=True)
     except Exception as exc:  # network errors come in many types (URLError, HTTPError, socket errors)
         raise SegtoolError(_missing_message(cached.name, key, f"download failed: {exc}")) from exc
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
