@@ -24,8 +24,16 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check segtool tests benchmarks
 
+# Every benchmark script; each prints measured ratios against a baseline from the same run.
+# Slow ones (fcn8_head at batch 8, stylize at 500 steps, train) take minutes each.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/labels.py
+	$(BIN)/python benchmarks/voc_stats.py
+	$(BIN)/python benchmarks/boxes.py --skip-cli
+	$(BIN)/python benchmarks/fcn8_head.py
+	$(BIN)/python benchmarks/stylize.py
+	$(BIN)/python benchmarks/train.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
