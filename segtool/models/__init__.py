@@ -13,6 +13,8 @@ Models with a pretrained backbone keep it as ``model.backbone``; every other par
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import importlib
 from pathlib import Path
 
@@ -48,12 +50,13 @@ def _unknown(name: str) -> SegtoolError:
 
 
 def get_model_info(name: str) -> ModelInfo:
+    """The model's card; its recipe is a fresh copy, so callers may edit it."""
     if name.startswith(PREFIX):
         return torchvision_info(name)
     entry = lookup(name)
     if entry is None:
         raise _unknown(name)
-    return entry[1]
+    return dataclasses.replace(entry[1], recipe=copy.deepcopy(entry[1].recipe))
 
 
 def create_model(name: str, num_classes: int, *, pretrained: bool = False,

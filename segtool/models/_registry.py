@@ -15,7 +15,7 @@ from typing import Any
 
 from segtool.core.errors import SegtoolError
 
-__all__ = ["ModelInfo", "register_model", "registered_names", "lookup", "check_options"]
+__all__ = ["ModelInfo", "register_model", "registered_names", "lookup", "check_options", "check_input_size"]
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,10 @@ def check_options(name: str, builder: Builder, options: dict[str, Any]) -> None:
     if unknown:
         allowed = ", ".join(valid) if valid else "none"
         raise SegtoolError(f"model {name}: unknown option(s) {', '.join(unknown)} (valid: {allowed})")
+
+
+def check_input_size(name: str, height: int, width: int, multiple: int) -> None:
+    """A clear error instead of a shape mismatch deep inside the network."""
+    if height % multiple or width % multiple:
+        raise SegtoolError(f"model {name}: input {height}x{width} is not a multiple of {multiple} "
+                           f"(pad or crop it to e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple})")

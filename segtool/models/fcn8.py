@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from segtool.models._registry import ModelInfo, register_model
+from segtool.models._registry import ModelInfo, check_input_size, register_model
 from segtool.models._weights import reject_pretrained
 from segtool.models.fcn8_fused_head import (
     FusedHeadCache,
@@ -67,6 +67,7 @@ class FCN8(nn.Module):
         self._head_cache = FusedHeadCache()
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_size("fcn8", x.shape[-2], x.shape[-1], 32)
         pool3 = self.stage3(self.stage2(self.stage1(x)))
         pool4 = self.stage4(pool3)
         scores = self.stage5(pool4)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torchvision.models import resnet18
 from torchvision.models._utils import IntermediateLayerGetter
 
-from segtool.models._registry import ModelInfo, register_model
+from segtool.models._registry import ModelInfo, check_input_size, register_model
 from segtool.models._weights import init_backbone
 
 __all__ = ["FCNResNet18", "bilinear_kernel", "fcn_resnet18"]
@@ -46,6 +46,7 @@ class FCNResNet18(nn.Module):
             self.transpose_conv.bias.zero_()  # so the layer starts as exactly bilinear upsampling
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_size("fcn-resnet18", x.shape[-2], x.shape[-1], 32)
         features = self.backbone(x)["out"]
         return self.transpose_conv(self.final_conv(features))
 

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.vgg import cfgs, make_layers
 
-from segtool.models._registry import ModelInfo, register_model
+from segtool.models._registry import ModelInfo, check_input_size, register_model
 from segtool.models._weights import init_backbone
 
 __all__ = ["VGGFCN", "fcn32s", "fcn16s", "fcn8s", "fcns"]
@@ -35,8 +35,9 @@ def vgg16_features() -> nn.Sequential:
 class VGGFCN(nn.Module):
     """VGG-16 FCN decoder with ``skips`` skip connections (0, 1, 2 or 4)."""
 
-    def __init__(self, num_classes: int, skips: int):
+    def __init__(self, num_classes: int, skips: int, name: str = "VGG FCN"):
         super().__init__()
+        self.name = name
         self.backbone = IntermediateLayerGetter(vgg16_features(), return_layers=_POOLS)
         self.skips = skips
         self.relu = nn.ReLU(inplace=True)
@@ -48,6 +49,7 @@ class VGGFCN(nn.Module):
         self.classifier = nn.Conv2d(_DECODER[-1], num_classes, kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input_size(self.name, x.shape[-2], x.shape[-1], 32)
         features = self.backbone(x)
         skip_inputs = [features["x4"], features["x3"], features["x2"], features["x1"]][: self.skips]
         score = features["x5"]
@@ -78,8 +80,8 @@ def _info(name: str, skips: str) -> ModelInfo:
     )
 
 
-def _create(num_classes: int, skips: int, pretrained: bool, backbone_weights) -> VGGFCN:
-    model = VGGFCN(num_classes, skips)
+def _create(name: str, num_classes: int, skips: int, pretrained: bool, backbone_weights) -> VGGFCN:
+    model = VGGFCN(num_classes, skips, name)
     # vgg16's keys are "features.N.*"; the getter's are "N.*"; the classifier is ignored.
     init_backbone(model.backbone, "vgg16", pretrained=pretrained, backbone_weights=backbone_weights,
                   strip_prefixes=("features.",))
@@ -88,19 +90,19 @@ def _create(num_classes: int, skips: int, pretrained: bool, backbone_weights) ->
 
 @register_model(_info("fcn32s", "none"))
 def fcn32s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
-    return _create(num_classes, 0, pretrained, backbone_weights)
+    return _create("fcn32s", num_classes, 0, pretrained, backbone_weights)
 
 
 @register_model(_info("fcn16s", "pool4"))
 def fcn16s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
-    return _create(num_classes, 1, pretrained, backbone_weights)
+    return _create("fcn16s", num_classes, 1, pretrained, backbone_weights)
 
 
 @register_model(_info("fcn8s", "pool4, pool3"))
 def fcn8s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
-    return _create(num_classes, 2, pretrained, backbone_weights)
+    return _create("fcn8s", num_classes, 2, pretrained, backbone_weights)
 
 
 @register_model(_info("fcns", "pool4, pool3, pool2, pool1"))
 def fcns(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
-    return _create(num_classes, 4, pretrained, backbone_weights)
+    return _create("fcns", num_classes, 4, pretrained, backbone_weights)
