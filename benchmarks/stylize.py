@@ -64,7 +64,8 @@ def worker(args) -> dict:
     content, style, source = _images()
     size = tuple(int(v) for v in args.size.lower().split("x"))
     torch.manual_seed(args.seed)
-    config = StyleConfig(size=size, steps=args.steps, optimizer=args.worker, seed=args.seed)
+    config = StyleConfig(size=size, steps=args.steps, optimizer=args.worker, seed=args.seed,
+                         tv_weight=args.tv_weight, style_weight=args.style_weight)
     extractor = load_vgg19(config.layers, random_weights=True)
     # Warm up outside the timed loop: first-call kernel set-up, and torch.optim's lazy imports.
     warm = StyleConfig(size=size, steps=1, optimizer=args.worker, seed=args.seed)
@@ -103,7 +104,7 @@ def worker(args) -> dict:
 
 def _spawn(args, optimizer: str, steps: int, target: float | None = None, budget: float | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", optimizer, "--steps", str(steps), "--size", args.size,
-           "--seed", str(args.seed)]
+           "--seed", str(args.seed), "--tv-weight", repr(args.tv_weight), "--style-weight", repr(args.style_weight)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if target is not None:
@@ -120,6 +121,8 @@ def main() -> None:
     parser.add_argument("--adam-steps", type=int, default=500)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tv-weight", type=float, default=10.0, help="d2l: 10")
+    parser.add_argument("--style-weight", type=float, default=1e4, help="d2l: 1e4")
     parser.add_argument("--worker", choices=["adam", "lbfgs"], help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=500, help=argparse.SUPPRESS)
     parser.add_argument("--target", type=float, default=None, help=argparse.SUPPRESS)
@@ -130,8 +133,8 @@ def main() -> None:
         print(json.dumps(worker(args)))
         return
 
-    print(f"stylize benchmark: {args.size}, RANDOM VGG-19 weights (seed {args.seed}; ImageNet weights "
-          "not downloadable here)", flush=True)
+    print(f"stylize benchmark: {args.size}, style weight {args.style_weight:g}, TV weight {args.tv_weight:g}, "
+          f"RANDOM VGG-19 weights (seed {args.seed}; ImageNet weights not downloadable here)", flush=True)
     adam = _spawn(args, "adam", args.adam_steps)
     print(f"images: {adam['images']}; torch threads: {adam['threads']}")
     print(f"Adam   {adam['steps']} steps: {adam['seconds']:.1f} s, {adam['per_step_s']:.3f} s/step, "

@@ -185,3 +185,40 @@ def test_non_image_is_one_clear_error(tmp_path):
     truncated.write_bytes((tmp_path / "whole.png").read_bytes()[:200])
     with pytest.raises(SegtoolError, match="cut.png"):
         load_rgb(truncated)
+
+
+def test_lbfgs_per_iteration_loop_equals_one_long_call():
+    """Stepping once per iteration (for progress) changes neither the iterates nor the evaluations."""
+    from segtool.style.optimize import LossTerms, run_lbfgs
+
+    torch.manual_seed(0)
+    a = torch.randn(30, 30)
+    a = a @ a.T + 0.1 * torch.eye(30)
+    b = torch.randn(30)
+
+    class Quartic:
+        evaluations = 0
+
+        def __call__(self, x):
+            self.evaluations += 1
+            v = x.flatten()
+            loss = 0.5 * v @ a @ v - b @ v + 0.01 * (v ** 4).sum()
+            return LossTerms(loss * 0, loss * 0, loss * 0, loss)
+
+    start = torch.randn(1, 1, 5, 6)
+    objective = Quartic()
+    ours = run_lbfgs(start, objective, 15)
+    theirs = start.clone().requires_grad_(True)
+    reference = torch.optim.LBFGS([theirs], lr=1, max_iter=15, max_eval=10**6, history_size=100,
+                                  tolerance_grad=-1, line_search_fn="strong_wolfe")
+    counted = Quartic()
+
+    def closure():
+        reference.zero_grad()
+        loss = counted(theirs).total
+        loss.backward()
+        return loss
+
+    reference.step(closure)
+    assert torch.equal(ours, theirs.detach())
+    assert objective.evaluations == counted.evaluations
