@@ -1,8 +1,9 @@
 """Stop a training run cleanly on Ctrl-C (SIGINT) or SIGTERM.
 
 The first signal only sets a flag; the loop checks it after each step, saves a resumable
-checkpoint and raises ``Interrupted`` (exit 130 for SIGINT, 143 for SIGTERM). A second Ctrl-C
-while saving is taken as "stop now" and raises KeyboardInterrupt at once.
+checkpoint and raises ``Interrupted`` (exit 130 for SIGINT, 143 for SIGTERM). A second signal
+(e.g. while a step or a save is still running) is taken as "stop now": KeyboardInterrupt for Ctrl-C,
+exit 143 for SIGTERM.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def graceful_stop() -> Iterator[StopRequest]:
         return
 
     def handler(signum, frame):
-        if stop.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+        if stop.requested:  # asked twice: stop now, without saving
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(EXIT_CODES.get(signum, 1))
         stop.request(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in EXIT_CODES}

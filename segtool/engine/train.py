@@ -96,6 +96,7 @@ class Run:
     state: TrainState = field(default_factory=TrainState)
     started: float = field(default_factory=time.perf_counter)
     on_step: Callable | None = None
+    eager_model: torch.nn.Module | None = None  # set while a --compile'd model is untested
 
     @property
     def main(self) -> bool:
@@ -115,6 +116,8 @@ def setup_runtime(config: TrainConfig, device: torch.device) -> tuple[torch.devi
     set_deterministic(config.deterministic)
     if config.sync_bn and dist.enabled and device.type == "cpu":
         raise SegtoolError("--sync-bn needs CUDA or NPU devices (SyncBatchNorm has no CPU kernel)")
+    if config.sync_bn and not dist.enabled:
+        warn("--sync-bn only matters under torchrun with several processes; ignored")
     return device, dist
 
 
@@ -164,7 +167,7 @@ def train_step(run: Run, images: torch.Tensor, masks: torch.Tensor) -> float:
     images = to_device(images, run.device, run.config.channels_last)
     masks = masks.to(run.device, non_blocking=True)
     with autocast(run.device, run.config.amp):
-        output = run.model(images)
+        output = forward(run, images)
         loss = run.loss_fn(output, masks)
     value = float(loss.detach())
     # One tiny all_reduce per step keeps ranks in lock-step on "stop" and "loss is not finite".
@@ -182,6 +185,21 @@ def train_step(run: Run, images: torch.Tensor, masks: torch.Tensor) -> float:
     run.scaler.update()
     run.scheduler.step()
     return value
+
+
+def forward(run: Run, images: torch.Tensor):
+    """The model's forward; a --compile that fails on first use falls back to the eager model."""
+    if run.eager_model is None or run.model is run.eager_model:
+        return run.model(images)
+    try:
+        output = run.model(images)
+    except Exception as exc:  # noqa: BLE001 - torch.compile backends fail in many ways; eager still works
+        warn(f"--compile failed on first use ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+             "continuing without it")
+        run.model = run.eager_model
+        return run.model(images)
+    run.eager_model = None  # compiled fine: no more fallback checks
+    return output
 
 
 def train_one_epoch(run: Run, bar, task) -> dict:
@@ -317,7 +335,8 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
         # (3) resume before wrapping: DDP broadcasts rank 0's weights when it is built
         if resume is not None:
             restore(run, resume)
-        run.model = maybe_compile(wrap_model(model, device, dist, config.sync_bn), config.compile)
+        run.eager_model = wrap_model(model, device, dist, config.sync_bn)
+        run.model = maybe_compile(run.eager_model, config.compile)
         if dist.is_main:
             (run_dir / "config.yaml").write_text(to_yaml(resolved, header=f"segtool train {config.model}"),
                                                  encoding="utf-8")
