@@ -38,3 +38,13 @@ def test_unknown_model_is_one_line_error(cli):
     result = cli("models", "fcn9")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: unknown model 'fcn9'") and result.stderr.count("\n") == 1
+
+
+def test_published_torchvision_counts_match_the_built_models():
+    from segtool.models import create_model
+    from segtool.models.torchvision_models import published_param_count
+
+    for name in ("tv:fcn_resnet50", "tv:lraspp_mobilenet_v3_large"):
+        with torch.device("meta"):
+            model = create_model(name, 21)
+        assert published_param_count(name) == sum(p.numel() for p in model.parameters())

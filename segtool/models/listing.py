@@ -6,12 +6,21 @@ import torch
 
 from segtool.core import paths
 from segtool.models import create_model, get_model_info, list_models
+from segtool.models.torchvision_models import PREFIX, published_param_count
 
 __all__ = ["count_parameters", "describe_model", "describe_models", "render_models_table"]
 
 
 def count_parameters(name: str, num_classes: int = 21) -> int:
-    """Parameters of ``name`` built on the meta device: no memory, no initialisation cost."""
+    """Parameters of ``name`` for ``num_classes``, counted on the meta device (no memory used).
+
+    For torchvision builders at 21 classes, torchvision's published count is used: it describes
+    exactly this model (VOC labels, auxiliary head) and saves building six large networks.
+    """
+    if name.startswith(PREFIX) and num_classes == 21:
+        published = published_param_count(name)
+        if published:
+            return published
     with torch.device("meta"):
         model = create_model(name, num_classes)
     return sum(p.numel() for p in model.parameters())

@@ -23,8 +23,8 @@ from segtool.core.errors import SegtoolError
 from segtool.models._registry import ModelInfo
 from segtool.models._weights import ensure_weights_reachable, load_backbone_state, load_state_file
 
-__all__ = ["PREFIX", "TorchvisionSegmentation", "create_torchvision_model", "torchvision_builders",
-           "torchvision_info"]
+__all__ = ["PREFIX", "TorchvisionSegmentation", "create_torchvision_model", "published_param_count",
+           "torchvision_builders", "torchvision_info"]
 
 PREFIX = "tv:"
 
@@ -39,6 +39,13 @@ def _builder(name: str):
         raise SegtoolError(f"unknown torchvision segmentation builder {builder!r} "
                            f"(valid: {', '.join(PREFIX + b for b in torchvision_builders())})")
     return builder, tvm.get_model_builder(builder)
+
+
+def published_param_count(name: str) -> int | None:
+    """Parameter count torchvision publishes for the builder's VOC-label weights (21 classes, with aux)."""
+    builder, _ = _builder(name)
+    weights = tvm.get_model_weights(builder)
+    return next(iter(weights)).meta.get("num_params")
 
 
 def _has_aux(fn) -> bool:
