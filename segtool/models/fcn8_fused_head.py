@@ -222,6 +222,8 @@ class FusedHeadCache:
     step, ``load_state_dict`` or any in-place change bumps ``_version`` and forces a recompose.
     """
 
+    max_sizes = 8  # bias maps kept, one per input size (oldest dropped first)
+
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._composed: ComposedHead | None = None
@@ -246,6 +248,8 @@ class FusedHeadCache:
                 self._composed = compose_head(up81.weight, up82.weight, final.weight)
             self._key = self._key_of(params)
         if (h, w) not in self._bias_maps:
+            if len(self._bias_maps) >= self.max_sizes:  # e.g. predicting images of many sizes
+                self._bias_maps.pop(next(iter(self._bias_maps)))
             with torch.no_grad():
                 self._bias_maps[(h, w)] = bias_response(up81.bias, up82.bias, final.bias,
                                                         up82.weight, final.weight, h, w)
