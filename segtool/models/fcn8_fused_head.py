@@ -7,9 +7,10 @@ u = 8i + m - 4, where a, b, d are the taps of W1, W2, W3. So
 
     head(X) = conv_transpose2d(X, K, stride=8, padding=4) + bias_map - ring(X)
 
-* ``K`` (C x n x 16 x 16) is composed from W1, W2, W3 with two small transposed convolutions
-  (W3 with W2 first, since n << C, then with W1): ~31 GMAC for the real head, differentiable, so
-  training updates the three original parameters.
+* ``K`` (C x n x 16 x 16) is composed from W1, W2, W3: one GEMM over the channels between W2 and
+  W3 for every pair of their taps (W3 first, since n << C), the pairs summed into a 10x10 kernel,
+  then the same with W1 at upsample_82's stride 2. ~31 GMAC for the real head (~38 with the ring
+  kernels below), differentiable, so training updates the three original parameters.
 * ``bias_map`` (n x 8h x 8w) is the chain's answer to a zero input. It is not constant: upsample_82's
   taps alternate with the pixel parity and thin out at the border, and final's zero padding adds a
   border band. It is computed exactly from 16 0/1 tap masks (one 17-channel 7x7 conv).
@@ -35,7 +36,6 @@ __all__ = [
     "FusedHeadCache",
     "bias_response",
     "compose_head",
-    "compose_kernel",
     "fused_head_forward",
     "fused_head_macs",
     "layered_head_macs",
@@ -99,17 +99,6 @@ def _tap_products(w_in: Tensor, w_out: Tensor) -> Tensor:
 def _final_as_transposed(w3: Tensor) -> Tensor:
     """final's weight (n x C x 7 x 7 correlation) as a C x n transposed-conv kernel (flipped taps)."""
     return w3.flip(-2, -1).transpose(0, 1)
-
-
-def compose_kernel(w1: Tensor, w2: Tensor, w3: Tensor) -> Tensor:
-    """Kernel of ``conv(w3, p3) o convT(w2, s2, p1) o convT(w1, s4)`` as one stride-8 transposed conv.
-
-    w1: C x C1 x A x A', w2: C1 x C2 x B x B' (ConvTranspose layout), w3: n x C2 x D x D' (Conv
-    layout). Returns C x n x (2(A-1) + B + D - 1) per axis: 16 x 16 for the full fcn8 head. W3 is
-    composed with W2 first (n << C keeps that GEMM small), then with W1 at upsample_82's stride 2.
-    """
-    w23 = _PlaceTaps.apply(_tap_products(w2, _final_as_transposed(w3)), 1)  # C1 x n x (B+D-1)^2
-    return _PlaceTaps.apply(_tap_products(w1, w23), 2)
 
 
 @dataclass
