@@ -139,12 +139,12 @@ def main() -> None:
     print(f"images: {adam['images']}; torch threads: {adam['threads']}")
     print(f"Adam   {adam['steps']} steps: {adam['seconds']:.1f} s, {adam['per_step_s']:.3f} s/step, "
           f"final total loss {adam['final_loss']:.5g}, peak RSS {adam['peak_rss_mib']:.0f} MiB "
-          f"({adam['rss_before_mib']:.0f} MiB before the loop; segtool's estimate "
+          f"({adam['rss_before_mib']:.0f} MiB after a 1-step warm-up; segtool's estimate "
           f"{adam['memory_estimate_mib']:.0f} MiB)", flush=True)
     lbfgs = _spawn(args, "lbfgs", 100 * args.adam_steps, target=adam["final_loss"], budget=adam["seconds"])
     print(f"L-BFGS {lbfgs['steps']} iterations, {lbfgs['evaluations']} evaluations: {lbfgs['seconds']:.1f} s, "
           f"{lbfgs['per_step_s']:.3f} s/iteration, {lbfgs['per_eval_s']:.3f} s/evaluation, "
-          f"peak RSS {lbfgs['peak_rss_mib']:.0f} MiB ({lbfgs['rss_before_mib']:.0f} MiB before the loop)")
+          f"peak RSS {lbfgs['peak_rss_mib']:.0f} MiB ({lbfgs['rss_before_mib']:.0f} MiB after a 1-step warm-up)")
     ratio = lbfgs["seconds"] / adam["seconds"]
     verdict = "met" if lbfgs["reached"] and ratio <= 0.5 else "NOT met"
     reached = "reached" if lbfgs["reached"] else "did NOT reach"
