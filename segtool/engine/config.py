@@ -28,7 +28,7 @@ DEMO_PRESET: dict[str, Any] = {
     "crop": [64, 64],
     "batch_size": 16,
     "val_batch_size": 20,
-    "epochs": 5,  # 75 steps: the recipe's OneCycle (max lr 0.1) over the short run
+    "epochs": 4,  # 60 steps: the recipe's OneCycle (max lr 0.1) over the short run
     "pretrained": False,  # no weight downloads in a demo
 }
 
