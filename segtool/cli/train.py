@@ -207,14 +207,11 @@ def evaluate(
         source = find_data_source(data, fmt or "auto", (ckpt.get("data") or {}).get("demo") or {})
     else:
         source = DataSource.from_dict(ckpt["data"])
-    if sliding_window and win is None:
-        win = tuple(ckpt["config"].get("crop") or (512, 512))
-    if sliding_window and step is None:
-        step = (max(1, win[0] * 2 // 3), max(1, win[1] * 2 // 3))
+    win, step = _window(ckpt, sliding_window, win, step)
     torch_device = _device(device, npu_transfer, threads)
     result, names = evaluate_checkpoint(ckpt, source, split, torch_device, batch_size=batch_size,
                                         workers=workers, palette=palette, amp=amp,
-                                        window=win if sliding_window else None, stride=step,
+                                        window=win, stride=step,
                                         show_progress=not json_out)
     if confusion is not None:
         write_confusion(result.matrix, names, confusion, force=force)
@@ -224,6 +221,15 @@ def evaluate(
     if json_out:
         emit_json({"checkpoint": str(checkpoint), "model": ckpt["model_name"], "split": split,
                    "data": str(source.root) if source.root else None, "images": result.images, **result.scores})
+
+
+def _window(ckpt: dict, sliding: bool, window, stride):
+    """--sliding-window defaults: the training crop, stride 2/3 of it; (None, None) without it."""
+    if not sliding:
+        return None, None
+    window = window or tuple(ckpt["config"].get("crop") or (512, 512))
+    stride = stride or (max(1, window[0] * 2 // 3), max(1, window[1] * 2 // 3))
+    return window, stride
 
 
 def _check_confusion_target(path: str, force: bool) -> None:
@@ -288,13 +294,10 @@ def predict(
     targets = _targets(paths, output, out_dir, force)
     ckpt = load_checkpoint(checkpoint)
     torch_device = _device(device, npu_transfer, threads)
-    if sliding_window and win is None:
-        win = tuple(ckpt["config"].get("crop") or (512, 512))
-    if sliding_window and step is None:
-        step = (max(1, win[0] * 2 // 3), max(1, win[1] * 2 // 3))
+    win, step = _window(ckpt, sliding_window, win, step)
     predictor = Predictor(model_from_checkpoint(ckpt, torch_device), torch_device,
                           int(get_model_info(ckpt["model_name"]).size_multiple or 1),
-                          ckpt["config"].get("normalize"), amp, win if sliding_window else None, step)
+                          ckpt["config"].get("normalize"), amp, win, step)
     with progress() as bar:
         task = bar.add_task("predict", total=len(paths))
         report = predict_files(predictor, paths, targets.__getitem__, palette=palette_from_checkpoint(ckpt),

@@ -110,12 +110,12 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
                         window: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
                         show_progress: bool = True) -> tuple[Validation, list[str]]:
     """Score a checkpoint's model on ``split`` of ``source``; returns the validation and class names."""
-    from segtool.core.console import progress
     from segtool.core.errors import SegtoolError
     from segtool.data.transforms import eval_transforms
     from segtool.engine.checkpoint import model_from_checkpoint
     from segtool.engine.distributed import DistInfo
     from segtool.engine.loaders import eval_loader, open_dataset, segtool_error_from_worker
+    from segtool.engine.messages import progress_bar
     from segtool.models import get_model_info
 
     config = checkpoint.get("config", {})
@@ -131,7 +131,7 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
     loader = eval_loader(dataset, batch_size=batch_size, info=DistInfo(), workers=workers, multiple=multiple,
                          device=device)
     names = list(checkpoint.get("class_names") or dataset.class_names)
-    with progress() if show_progress else _no_progress() as bar:
+    with progress_bar(show_progress, transient=False) as bar:
         task = bar.add_task(f"evaluate {split}", total=len(dataset))
         try:
             result = run_validation(model, loader, num_classes=int(checkpoint["num_classes"]), device=device,
@@ -140,14 +140,6 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
         except SegtoolError as exc:
             raise segtool_error_from_worker(exc) from None
     return result, names
-
-
-def _no_progress():
-    from contextlib import nullcontext
-
-    from segtool.core.console import _NullProgress
-
-    return nullcontext(_NullProgress())
 
 
 def write_confusion(matrix: np.ndarray, class_names, path: str, *, force: bool = False) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from segtool.core.console import is_quiet, progress, warn
+from segtool.core.console import is_quiet, warn
 from segtool.core.errors import Interrupted, SegtoolError
 from segtool.engine import checkpoint as ckpt
 from segtool.engine.builders import Data, build_data, build_loss, build_model, build_optimizer, out_channels
@@ -35,7 +35,7 @@ from segtool.engine.distributed import (
 )
 from segtool.engine.evaluate import Validation, run_validation
 from segtool.engine.loaders import DataSource, segtool_error_from_worker
-from segtool.engine.messages import say
+from segtool.engine.messages import progress_bar, say
 from segtool.engine.run_dir import MetricsLog
 from segtool.engine.schedules import build_scheduler
 from segtool.engine.signals import StopRequest
@@ -354,7 +354,9 @@ def loop(run: Run) -> dict:
     config, state = run.config, run.state
     last: dict = {}
     show = run.main and not is_quiet()
-    with progress_bar(show) as bar:
+    from rich.progress import TextColumn
+
+    with progress_bar(show, TextColumn("{task.fields[stats]}")) as bar:
         while state.epoch < config.epochs and state.step < run.total_steps:
             run.data.sampler.set_epoch(state.epoch)
             task = bar.add_task(f"epoch {state.epoch + 1}/{config.epochs}", total=len(run.data.train),
@@ -378,18 +380,6 @@ def loop(run: Run) -> dict:
                 state.best_miou, state.best_epoch = miou, last["epoch"]
             save_checkpoints(run, last, improved)
     return last
-
-
-def progress_bar(show: bool):
-    if not show:
-        from contextlib import nullcontext
-
-        from segtool.core.console import _NullProgress
-
-        return nullcontext(_NullProgress())
-    from rich.progress import TextColumn
-
-    return progress(TextColumn("{task.fields[stats]}"), transient=True)
 
 
 def summarize(run: Run, last: dict) -> None:
