@@ -98,12 +98,15 @@ def bench_loader() -> None:
                   "(goal > 1)", flush=True)
 
 
-def bench_demo() -> None:
-    print("== embedded demo: `segtool train fcn8` with no --data and no VOC (fresh cache) ==")
+def bench_demo(threads: int | None = None) -> None:
+    print("== embedded demo: `segtool train fcn8` with no --data and no VOC (fresh cache)"
+          + (f", --threads {threads}" if threads else "") + " ==")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "SEGTOOL_CACHE": str(Path(tmp) / "cache"), "SEGTOOL_DATA": str(Path(tmp) / "no-data")}
         out = Path(tmp) / "run"
         cmd = [sys.executable, "-m", "segtool", "train", "fcn8", "--out", str(out)]
+        if threads:
+            cmd += ["--threads", str(threads)]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         tic = time.perf_counter()
         proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True)
@@ -121,24 +124,31 @@ def bench_demo() -> None:
     print(f"wall time {wall:.0f} s (goal <= {DEMO_GOAL_S:.0f} s: {'met' if wall <= DEMO_GOAL_S else 'NOT met'}), "
           f"final val mIoU {final:.3f} (goal >= {DEMO_GOAL_MIOU}: {'met' if final >= DEMO_GOAL_MIOU else 'NOT met'}), "
           f"{os.cpu_count()} CPUs, load average after: {os.getloadavg()[0]:.1f}")
-    # Other processes on a shared machine stretch the wall time; the CPU time the run used does not
-    # grow with them (much), and on 2 otherwise idle cores the run takes about half of it.
-    print(f"CPU time used {cpu:.0f} s (user + sys) -> about {cpu / 2:.0f} s wall on 2 idle cores")
+    # Other processes on a shared machine stretch the wall time. With --threads 1 the run's CPU time
+    # is what it takes on one idle core, an upper bound for two (no OpenMP spin-waiting inflates it;
+    # with 2 threads on busy cores it does, by up to 2x).
+    print(f"CPU time used {cpu:.0f} s (user + sys)"
+          + (" = wall time on one idle core, an upper bound for 2 cores" if threads == 1 else ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="steps,loader,demo")
     parser.add_argument("--models", default=",".join(list_models()))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for the steps and loader parts")
+    parser.add_argument("--demo-threads", type=int, default=None,
+                        help="--threads for the demo run (1: its CPU time is the single-core time)")
     args = parser.parse_args()
     parts = args.only.split(",")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     if "steps" in parts:
         bench_steps(args.models.split(","))
     if "loader" in parts:
         bench_loader()
     if "demo" in parts:
-        bench_demo()
+        bench_demo(args.demo_threads)
 
 
 if __name__ == "__main__":
