@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import pickle
 import random
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch
 
 from segtool import __version__
 from segtool.core.errors import SegtoolError
+from segtool.core.io import atomic_open
 
 FORMAT = "segtool-checkpoint"
 FORMAT_VERSION = 1
@@ -88,22 +88,10 @@ def build_checkpoint(*, model_state: dict, model_name: str, num_classes: int, cl
 
 
 def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
-    """torch.save into a temp file beside ``path``, fsync, then os.replace."""
+    """torch.save into a temp file beside ``path``, fsync, then os.replace (a kill never loses the old one)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path, "wb", force=True) as handle:
+        torch.save(checkpoint, handle)
     return path
 
 
