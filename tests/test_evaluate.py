@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from test_train_helpers import TINY_MODEL, random_checkpoint
+from test_train_helpers import TINY_MODEL, one_thread, random_checkpoint  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

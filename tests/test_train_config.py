@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import yaml
+from test_train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 from segtool.engine import config as config_module
 

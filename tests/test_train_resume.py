@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_helpers import TINY_MODEL, make_tiny_demo
+from test_train_helpers import TINY_MODEL, make_tiny_demo, one_thread  # noqa: F401 (autouse fixture)
 
 from segtool.core.errors import Interrupted, SegtoolError
 from segtool.engine.checkpoint import load_checkpoint
@@ -83,7 +83,7 @@ def test_sigint_saves_a_resumable_checkpoint_and_exits_130(tiny_demo, tmp_path):
     out = tmp_path / "s"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "segtool", "train", "fcn8", "--data", str(tiny_demo), "--format", "demo",
-           "--crop", "32", "--batch-size", "2", "--epochs", "200", "--workers", "0", "--device", "cpu",
+           "--crop", "32", "--batch-size", "2", "--epochs", "200", "--workers", "0", "--device", "cpu", "--threads", "1",
            "--out", str(out), "--model-option", f"width_mult={TINY_MODEL['width_mult']}"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     try:
