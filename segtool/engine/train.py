@@ -354,6 +354,9 @@ def loop(run: Run) -> dict:
     config, state = run.config, run.state
     last: dict = {}
     show = run.main and not is_quiet()
+    if run.main and (state.epoch >= config.epochs or state.step >= run.total_steps):
+        say(f"nothing to train: the run already did {state.epoch} epoch(s) / {state.step} steps; "
+            "raise --epochs or --max-steps to continue it")
     from rich.progress import TextColumn
 
     with progress_bar(show, TextColumn("{task.fields[stats]}")) as bar:
@@ -384,6 +387,8 @@ def loop(run: Run) -> dict:
 
 def summarize(run: Run, last: dict) -> None:
     state = run.state
+    if not last and run.log is not None and run.log.rows:
+        last = run.log.rows[-1]  # nothing trained in this process: report the run's last epoch
     best = (f"best val mIoU {state.best_miou:.4f} (epoch {state.best_epoch})" if state.best_miou is not None
             else "no val mIoU")
     minutes, seconds = divmod(run.elapsed(), 60)
