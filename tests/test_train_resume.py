@@ -48,14 +48,16 @@ def _metrics(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if k not in ("img_per_s", "elapsed")} for row in rows]
 
 
-def test_interrupted_and_resumed_equals_uninterrupted(tiny_demo, tmp_path):
+@pytest.mark.parametrize("stop_step", [4, 6])
+def test_interrupted_and_resumed_equals_uninterrupted(tiny_demo, tmp_path, stop_step):
     reference = _run(tiny_demo, tmp_path / "a")
-    # 8 train images / batch 2 = 4 steps per epoch: stop in the middle of epoch 2 (after step 6).
+    # 8 train images / batch 2 = 4 steps per epoch: stop after epoch 1's last step (before its
+    # validation), or in the middle of epoch 2.
     with pytest.raises(Interrupted) as info:
-        _run(tiny_demo, tmp_path / "b", stop_at_step=6)
+        _run(tiny_demo, tmp_path / "b", stop_at_step=stop_step)
     assert info.value.exit_code == 143 and "--resume" in str(info.value)
     saved = load_checkpoint(tmp_path / "b" / "last.pt")
-    assert saved["step"] == 6 and saved["epoch"] == 1 and saved["epoch_step"] == 2
+    assert saved["step"] == stop_step and saved["epoch"] + 1 == (stop_step + 3) // 4
     resumed = _run(tiny_demo, tmp_path / "b", resume=str(tmp_path / "b" / "last.pt"))
 
     expected, got = reference.model.state_dict(), resumed.model.state_dict()

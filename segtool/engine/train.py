@@ -60,6 +60,7 @@ class TrainState:
     elapsed: float = 0.0  # training wall time before this process started (resume)
     best_miou: float | None = None
     best_epoch: int | None = None
+    last_lr: float | None = None  # the lr of the latest step (logged)
     # Sums of the unfinished epoch, so a run resumed mid-epoch logs the same epoch loss.
     partial: dict = field(default_factory=lambda: {"loss_sum": 0.0, "batches": 0, "images": 0, "seconds": 0.0})
 
@@ -183,6 +184,7 @@ def train_step(run: Run, images: torch.Tensor, masks: torch.Tensor) -> float:
     run.scaler.scale(loss).backward()
     run.scaler.step(run.optimizer)
     run.scaler.update()
+    run.state.last_lr = current_lr(run)  # the lr this step used (logged), before the schedule moves on
     run.scheduler.step()
     return value
 
@@ -224,7 +226,7 @@ def train_one_epoch(run: Run, bar, task) -> dict:
         if run.on_step is not None:
             run.on_step(run)
         seconds = partial["seconds"] + time.perf_counter() - tic
-        bar.update(task, advance=1, stats=f"loss {value:.4f}  lr {current_lr(run):.3g}  "
+        bar.update(task, advance=1, stats=f"loss {value:.4f}  lr {state_lr(run):.3g}  "
                                           f"{partial['images'] * run.dist.world_size / max(seconds, 1e-9):.1f} img/s")
         if run.stop.requested or state.step >= run.total_steps:
             break
@@ -239,13 +241,18 @@ def current_lr(run: Run) -> float:
     return float(run.optimizer.param_groups[0]["lr"])
 
 
+def state_lr(run: Run) -> float:
+    """The lr of the latest step (the optimizer already holds the next step's)."""
+    return run.state.last_lr if run.state.last_lr is not None else current_lr(run)
+
+
 # -- logging and checkpoints ----------------------------------------------------------------------
 
 def log_epoch(run: Run, train_stats: dict, val: Validation) -> dict:
     scores = val.scores
     row = {"epoch": run.state.epoch + 1, "step": run.state.step, "train_loss": train_stats["train_loss"],
            "val_loss": val.loss, "pixel_acc": scores["pixel_acc"], "mean_acc": scores["mean_acc"],
-           "miou": scores["miou"], "lr": current_lr(run), "img_per_s": train_stats["img_per_s"],
+           "miou": scores["miou"], "lr": state_lr(run), "img_per_s": train_stats["img_per_s"],
            "elapsed": round(run.elapsed(), 3)}
     if run.main:
         run.log.append(row)
