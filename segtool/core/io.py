@@ -90,6 +90,17 @@ def save_image(image, path: str | os.PathLike, *, force: bool = False, format: s
     atomic_write(path, lambda handle: image.save(handle, format=fmt), force=force)
 
 
+def read_text_file(path: str | os.PathLike, what: str) -> str:
+    """A small text input (palette, config, weights list); errors name the file and what it is."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SegtoolError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SegtoolError(f"{path}: cannot read {what} ({exc.__class__.__name__})") from None
+
+
 def iter_input_paths(inputs: Iterable[str], extensions: Iterable[str] | None = None,
                      stdin: IO[str] | None = None) -> Iterator[Path]:
     """Expand inputs: files as given, directories to their (sorted) files, ``-`` to stdin lines."""

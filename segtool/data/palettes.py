@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from segtool.core.errors import SegtoolError
+from segtool.core.io import read_text_file
 
 IGNORE_INDEX = 255
 _VOID_NAMES = {"void", "unlabelled", "unlabeled", "ignore", "background_ignore"}
@@ -189,12 +190,7 @@ def parse_palette_yaml(text: str, source: str = "palette.yaml") -> Palette:
 
 def load_palette_file(path: str | Path) -> Palette:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SegtoolError(f"{path}: palette file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SegtoolError(f"{path}: cannot read palette file ({exc.__class__.__name__})") from None
+    text = read_text_file(path, "palette file")
     if path.suffix.lower() in (".yaml", ".yml"):
         return parse_palette_yaml(text, str(path))
     return parse_palette_csv(text, str(path))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from segtool.core.errors import SegtoolError
+from segtool.core.io import read_text_file
 
 FORMATS = ("auto", "voc", "camvid", "folder", "demo")
 OPTIMIZERS = ("sgd", "adamw")
@@ -167,12 +168,7 @@ def load_yaml_config(path: str | Path) -> dict:
     import yaml
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SegtoolError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SegtoolError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+    text = read_text_file(path, "config file")
     try:
         values = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segtool.core.errors import SegtoolError
+from segtool.core.io import read_text_file
 
 IGNORE_INDEX = 255
 LOSSES = ("ce", "bce")
@@ -82,12 +83,7 @@ def split_outputs(output) -> tuple[torch.Tensor, list[torch.Tensor]]:
 def load_class_weights(path: str | Path, num_classes: int) -> np.ndarray:
     """Weights from a file: numbers separated by commas, spaces or newlines, or a YAML/JSON list."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SegtoolError(f"{path}: class-weights file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SegtoolError(f"{path}: cannot read class weights ({exc.__class__.__name__})") from None
+    text = read_text_file(path, "class-weights file")
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
         import yaml
 
