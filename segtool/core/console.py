@@ -34,7 +34,7 @@ def stderr_is_terminal() -> bool:
 def notice(message: str) -> None:
     """A line for humans on stderr, dropped with --quiet."""
     if not _state["quiet"]:
-        console.print(message, markup=False)
+        console.print(message, markup=False, soft_wrap=True)
 
 
 def warn(message: str) -> None:
