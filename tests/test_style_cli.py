@@ -138,6 +138,8 @@ def test_bad_input_one_line_no_output(cli, images, tmp_path, case):
     assert result.exit_code == 1, result.stderr
     _one_error_line(result, *expect)
     assert not out.exists()
+    if case in ("not-image", "init"):  # inputs are read before the device is announced
+        assert result.stderr.startswith("error:"), result.stderr
 
 
 def test_bad_option_values_exit_2(cli, images, tmp_path):

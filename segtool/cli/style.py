@@ -120,20 +120,24 @@ def stylize(
         style_blend=_parsed(parse_blend, style_blend, "--style-blend") if style_blend else None,
         style_scale=style_scale, init=init, preserve_colors=preserve_colors, scales=scale_list, seed=seed,
     ).validate(len(styles))
-    torch_device = device_from_options(device, npu_transfer, threads)
-    if random_weights:
-        warn("--random-weights: VGG-19 is randomly initialised; the result is not artistic (tests only)")
-
     from segtool.style import plan_sizes
     from segtool.style.images import load_rgb
 
-    # Snapshot names depend on the number of stages, known once the content size is.
+    # Every input is read before the device is announced, so a bad file is the only line printed.
     content_rgb = load_rgb(content)
+    style_rgbs = [load_rgb(style) for style in styles]
+    if init not in ("content", "random"):
+        load_rgb(init)
+    # Snapshot names depend on the number of stages, known once the content size is.
     stages = len(plan_sizes(config, (content_rgb.height, content_rgb.width)))
     if out is not None and save_every:
         for step in range(save_every, steps + 1, save_every):
             for stage in range(1, stages + 1):
                 check_output(_snapshot_path(out, stage, stages, step), force)
+
+    torch_device = device_from_options(device, npu_transfer, threads)
+    if random_weights:
+        warn("--random-weights: VGG-19 is randomly initialised; the result is not artistic (tests only)")
 
     def on_snapshot(stage: int, step: int, image) -> None:
         path = _snapshot_path(out, stage, stages, step)
@@ -141,7 +145,7 @@ def stylize(
         notice(f"saved {path}")
 
     with _Progress(steps, stages, quiet) as progress:
-        result = run_stylize(content_rgb, styles, config, device=torch_device, weights=weights,
+        result = run_stylize(content_rgb, style_rgbs, config, device=torch_device, weights=weights,
                              random_weights=random_weights, on_step=progress.update,
                              snapshot_every=save_every, on_snapshot=on_snapshot if save_every else None)
 

@@ -108,6 +108,8 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
     step, image)`` receives the current image every ``snapshot_every`` steps.
     """
     config = config or StyleConfig()
+    if isinstance(styles, (str, os.PathLike, Image.Image)):
+        styles = [styles]
     device = torch.device(device)
     started = time.perf_counter()
     # 1. Inputs and recipe: fail on anything the user can fix before any heavy work.
