@@ -210,9 +210,7 @@ class _Progress:
             if report.step == 1:
                 self.task = self.bar.add_task(stage, total=report.steps, losses="")
             self.bar.update(self.task, completed=report.step, losses=text)
-        elif not self.quiet and (report.step % self.every == 0 or report.step in (1, report.steps)):
-            from segtool.core.console import console
+        elif report.step % self.every == 0 or report.step in (1, report.steps):
+            from segtool.core.console import notice
 
-            # One unwrapped line per report, so logs stay greppable.
-            console.print(f"{stage} step {report.step}/{report.steps}  {text}", markup=False,
-                          soft_wrap=True, highlight=False)
+            notice(f"{stage} step {report.step}/{report.steps}  {text}")
