@@ -157,25 +157,16 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
             content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight)
         start = (_initial_image(config, content_t, size, device) if image is None
                  else F.interpolate(image, size=size, mode="bilinear", align_corners=False))
-        stage_started = time.perf_counter()
 
-        def callback(step: int, terms: LossTerms, current: torch.Tensor, stage: int = stage,
-                     size: Size = size, stage_started: float = stage_started,
-                     objective: Objective = objective) -> None:
+        def report(step: int, seconds: float, terms: LossTerms, current: torch.Tensor, stage: int = stage,
+                   size: Size = size, objective: Objective = objective) -> None:
             if on_step is not None:
-                on_step(StepReport(stage, len(sizes), size, step, config.steps, terms.values(),
-                                   time.perf_counter() - stage_started, objective.evaluations))
+                on_step(StepReport(stage, len(sizes), size, step, config.steps, terms.values(), seconds,
+                                   objective.evaluations))
             if on_snapshot is not None and snapshot_every and step % snapshot_every == 0:
                 on_snapshot(stage, step, _finish(current, content_image, config))
 
-        if config.optimizer == "lbfgs":
-            image = run_lbfgs(start, objective, config.steps, lr=config.learning_rate,
-                              history=config.lbfgs_history, callback=callback)
-        else:
-            image = run_adam(start, objective, config.steps, lr=config.learning_rate, lr_step=config.lr_step,
-                             lr_gamma=config.lr_gamma, callback=callback)
-        _synchronize(device)
-        seconds = time.perf_counter() - stage_started
+        image, seconds = _optimise(start, objective, config, device, report)
         stages.append({"size": list(size), "steps": config.steps, "seconds": round(seconds, 3),
                        "steps_per_s": round(config.steps / seconds, 3) if seconds > 0 else None,
                        "evaluations": objective.evaluations})
@@ -191,6 +182,24 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
         image=result_image, losses=final_losses, stages=stages, memory_estimate=estimate,
         seconds={"load": round(loaded - started, 3), "optimize": round(sum(s["seconds"] for s in stages), 3),
                  "total": round(finished - started, 3)})
+
+
+def _optimise(start: torch.Tensor, objective: Objective, config: StyleConfig, device: torch.device,
+              report: Callable[..., None]) -> tuple[torch.Tensor, float]:
+    """Run the configured optimiser for one stage; returns the image and the wall seconds."""
+    started = time.perf_counter()
+
+    def callback(step: int, terms: LossTerms, current: torch.Tensor) -> None:
+        report(step, time.perf_counter() - started, terms, current)
+
+    if config.optimizer == "lbfgs":
+        image = run_lbfgs(start, objective, config.steps, lr=config.learning_rate,
+                          history=config.lbfgs_history, callback=callback)
+    else:
+        image = run_adam(start, objective, config.steps, lr=config.learning_rate, lr_step=config.lr_step,
+                         lr_gamma=config.lr_gamma, callback=callback)
+    _synchronize(device)
+    return image, time.perf_counter() - started
 
 
 def _finish(image: torch.Tensor, content_image: Image.Image, config: StyleConfig) -> Image.Image:
