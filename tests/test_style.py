@@ -222,3 +222,21 @@ def test_lbfgs_per_iteration_loop_equals_one_long_call():
     reference.step(closure)
     assert torch.equal(ours, theirs.detach())
     assert objective.evaluations == counted.evaluations
+
+
+def test_torchvision_vgg19_features_load_and_agree(tmp_path):
+    """A torchvision VGG-19 ``features`` state dict loads by index and gives the same activations."""
+    from torchvision.models.vgg import cfgs, make_layers
+
+    torch.manual_seed(1)
+    reference = make_layers(cfgs["E"]).eval()
+    path = tmp_path / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in reference.state_dict().items()}, path)
+    ours = load_vgg19(["relu2_1", "conv4_4"], weights=path)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        want = reference[:26](x)  # features[25] = conv4_4, before its ReLU
+        got = ours(x)
+    assert len(ours.features) == 26
+    assert torch.allclose(got["conv4_4"], want, atol=1e-5)
+    assert torch.allclose(got["relu2_1"], reference[:7](x), atol=1e-5)

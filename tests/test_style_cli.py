@@ -98,13 +98,15 @@ def test_weights_file_in_torchvision_format_loads(cli, images, tmp_path):
     shallow = load_vgg19(["conv1_2"], random_weights=True)
     state = {f"features.{k}": v for k, v in shallow.features.state_dict().items()}
     state["classifier.0.weight"] = torch.zeros(2, 2)  # the rest of a torchvision checkpoint is ignored
-    weights = tmp_path / "vgg.pth"
-    torch.save(state, weights)
-    result = cli("stylize", content, style, "-o", tmp_path / "w.png", "--weights", weights,
-                 "--content-layers", "conv1_2", "--style-layers", "conv1_1, relu1_1",
-                 "--size", "32x48", "--steps", "2", "--device", "cpu")
-    assert result.exit_code == 0, result.stderr
-    assert (tmp_path / "w.png").exists()
+    for legacy in (False, True):  # torchvision's own vgg19 file predates torch's zip format
+        weights = tmp_path / f"vgg{int(legacy)}.pth"
+        torch.save(state, weights, _use_new_zipfile_serialization=not legacy)
+        out = tmp_path / f"w{int(legacy)}.png"
+        result = cli("stylize", content, style, "-o", out, "--weights", weights,
+                     "--content-layers", "conv1_2", "--style-layers", "conv1_1, relu1_1",
+                     "--size", "32x48", "--steps", "2", "--device", "cpu")
+        assert result.exit_code == 0, result.stderr
+        assert out.exists()
     # A file that is not a VGG-19 state dict is one clear error.
     bogus = tmp_path / "bogus.pth"
     bogus.write_bytes(b"nope")

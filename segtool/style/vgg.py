@@ -153,9 +153,12 @@ def resolve_weights_file(weights: str | os.PathLike | None = None, *, download: 
 
 def _load_state(path: Path, depth: int) -> dict[str, torch.Tensor]:
     """The ``features.*`` tensors of a torchvision VGG-19 checkpoint (or a bare features state dict)."""
+    import zipfile
+
     try:
-        # mmap: only the few conv tensors we keep are read, not the 400 MB classifier.
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        # mmap: only the conv tensors we keep are read, not the 400 MB classifier. Legacy
+        # (pre-zip) files such as torchvision's 2017 vgg19-dcbb9e9d.pth cannot be mapped.
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt/foreign files
         raise SegtoolError(f"{path}: not a readable PyTorch weight file ({type(exc).__name__})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
