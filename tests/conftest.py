@@ -42,3 +42,16 @@ def fixtures_dir() -> Path:
     if root is None:
         pytest.skip("real-data fixtures not found (../shared/fixtures or $SEGTOOL_FIXTURES)")
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from 2 threads and lose 5-20x when another process holds a core
+    (every operator waits for the thread that lost its core). Use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

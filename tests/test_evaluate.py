@@ -10,7 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from test_train_helpers import TINY_MODEL, one_thread, random_checkpoint  # noqa: F401 (autouse fixture)
+from test_train_helpers import TINY_MODEL, random_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,7 @@ from segtool.core.paths import KNOWN_WEIGHTS
 from segtool.models import create_model, get_model_info, list_models
 from segtool.models.fcn_resnet18 import FCNResNet18
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is as fast when idle, and far faster when other jobs hold the cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # Narrow fcn8 keeps these tests fast; the full width is covered in test_models_fcn8.py.

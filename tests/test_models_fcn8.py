@@ -10,14 +10,7 @@ from segtool.models import create_model
 from segtool.models.fcn8 import FCN8
 from segtool.models.fcn8_fused_head import bias_response, compose_head, fused_head_forward
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: one thread is as fast when idle, and far faster when other jobs hold the cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomise_head(model: FCN8, seed: int = 0) -> None:

@@ -7,7 +7,9 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from test_train_helpers import one_thread, random_checkpoint  # noqa: F401 (autouse fixture)
+from test_train_helpers import random_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,12 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-from test_train_helpers import TINY_DEMO, TINY_MODEL, make_tiny_demo, one_thread, train_args  # noqa: F401
+from test_train_helpers import TINY_DEMO, TINY_MODEL, make_tiny_demo, train_args
 
 from segtool.engine import config as config_module
 from segtool.engine.run_dir import METRIC_KEYS
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
-from test_train_helpers import one_thread  # noqa: F401 (autouse fixture)
 
 from segtool.engine import config as config_module
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _print_config(cli, tmp_path, monkeypatch, *args):

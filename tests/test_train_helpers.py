@@ -8,21 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models gain nothing from 2 threads, and lose 5-20x when another process holds a core
-    (every operator waits for the thread that lost its core). Import this into a test module."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY_DEMO = {"train": 8, "val": 4, "size": 32, "classes": 2, "seed": 0}
 # fcn8 with every channel width scaled down: the same layers, a fraction of the cost.
 TINY_MODEL = {"width_mult": 0.125}

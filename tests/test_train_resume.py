@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_helpers import TINY_MODEL, make_tiny_demo, one_thread  # noqa: F401 (autouse fixture)
+from test_train_helpers import TINY_MODEL, make_tiny_demo
 
 from segtool.core.errors import Interrupted, SegtoolError
 from segtool.engine.checkpoint import load_checkpoint
 from segtool.engine.launch import plan_training
 from segtool.engine.signals import StopRequest
 from segtool.engine.train import train
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
