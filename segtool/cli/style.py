@@ -43,7 +43,8 @@ def stylize(
                                        rich_help_panel=RECIPE)] = 500,
     optimizer: Annotated[str, typer.Option(
         "--optimizer", help="adam (d2l: lr 0.3, StepLR 50/0.8) or lbfgs (history 100, strong-Wolfe "
-        "line search).", rich_help_panel=RECIPE)] = "adam",
+        "line search, smoothed TV).",
+        rich_help_panel=RECIPE)] = "adam",
     lr: Annotated[float | None, typer.Option(
         "--lr", help="Learning rate (default: 0.3 adam, 1.0 lbfgs).", show_default=False,
         rich_help_panel=RECIPE)] = None,
@@ -51,6 +52,10 @@ def stylize(
     style_weight: Annotated[float, typer.Option("--style-weight", rich_help_panel=RECIPE)] = 1e4,
     tv_weight: Annotated[float, typer.Option("--tv-weight", help="Total-variation weight.",
                                              rich_help_panel=RECIPE)] = 10.0,
+    tv_smoothing: Annotated[float | None, typer.Option(
+        "--tv-smoothing", min=0.0, help="Charbonnier epsilon of the TV term the optimiser descends "
+        "(default: 0 = exact for adam, 0.05 for lbfgs, which needs a smooth loss). Reported losses use the "
+        "exact TV.", show_default=False, rich_help_panel=RECIPE)] = None,
     content_layers: Annotated[str, typer.Option(
         "--content-layers", help="Comma-separated VGG-19 layer names.", rich_help_panel=RECIPE)] = "conv4_4",
     style_layers: Annotated[str, typer.Option(
@@ -115,7 +120,7 @@ def stylize(
 
     config = StyleConfig(
         size=size_spec, steps=steps, optimizer=optimizer.lower(), lr=lr, content_weight=content_weight,
-        style_weight=style_weight, tv_weight=tv_weight, content_layers=parse_names(content_layers),
+        style_weight=style_weight, tv_weight=tv_weight, tv_smoothing=tv_smoothing, content_layers=parse_names(content_layers),
         style_layers=parse_names(style_layers),
         style_blend=_parsed(parse_blend, style_blend, "--style-blend") if style_blend else None,
         style_scale=style_scale, init=init, preserve_colors=preserve_colors, scales=scale_list, seed=seed,

@@ -15,6 +15,10 @@ D2L_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")  # fe
 D2L_CONTENT_LAYERS = ("conv4_4",)  # features 25
 OPTIMIZERS = ("adam", "lbfgs")
 DEFAULT_LR = {"adam": 0.3, "lbfgs": 1.0}  # L-BFGS: neural-style's (optim.lbfgs) step size
+# Charbonnier epsilon of the TV term that L-BFGS descends (in normalised-image units, ~2.8/255 of a
+# pixel): smooth enough for its curvature estimates, close enough to d2l's |d| that the reported
+# (exact) loss falls as fast as possible; chosen with benchmarks/stylize.py --lbfgs-smoothing 0,0.01,0.05,0.1.
+DEFAULT_TV_SMOOTHING = {"adam": 0.0, "lbfgs": 0.05}
 
 
 @dataclass
@@ -24,7 +28,8 @@ class StyleConfig:
     ``size`` is ``(H, W)`` or an int (longest side, content aspect kept). ``scales`` lists the
     longest side of each coarse-to-fine stage before the final ``size``; every stage runs
     ``steps`` steps. ``init`` is ``"content"``, ``"random"`` or an image path. ``lr=None`` means
-    0.3 for Adam, 1.0 for L-BFGS.
+    0.3 for Adam, 1.0 for L-BFGS. ``tv_smoothing=None`` means 0 (d2l's exact TV) for Adam and 0.05
+    for L-BFGS, which needs a smooth loss; reported losses always use the exact TV.
     """
 
     size: int | Size = (300, 450)
@@ -36,6 +41,7 @@ class StyleConfig:
     content_weight: float = 1.0
     style_weight: float = 1e4
     tv_weight: float = 10.0
+    tv_smoothing: float | None = None
     content_layers: tuple[str, ...] = D2L_CONTENT_LAYERS
     style_layers: tuple[str, ...] = D2L_STYLE_LAYERS
     style_blend: tuple[float, ...] | None = None
@@ -49,6 +55,10 @@ class StyleConfig:
     @property
     def learning_rate(self) -> float:
         return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+
+    @property
+    def tv_epsilon(self) -> float:
+        return DEFAULT_TV_SMOOTHING[self.optimizer] if self.tv_smoothing is None else self.tv_smoothing
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -74,6 +84,8 @@ class StyleConfig:
         for name in ("content_weight", "style_weight", "tv_weight"):
             if getattr(self, name) < 0:
                 raise SegtoolError(f"--{name.replace('_', '-')} must not be negative")
+        if self.tv_epsilon < 0:
+            raise SegtoolError(f"--tv-smoothing must not be negative, got {self.tv_epsilon}")
         if self.style_scale <= 0:
             raise SegtoolError(f"--style-scale must be positive, got {self.style_scale}")
         if styles < 1:
@@ -92,6 +104,7 @@ class StyleConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["lr"] = self.learning_rate
+        data["tv_smoothing"] = self.tv_epsilon
         return data
 
 

@@ -31,8 +31,16 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tenso
     return torch.mean((gram(features) - target_gram.detach()) ** 2)
 
 
-def tv_loss(image: torch.Tensor) -> torch.Tensor:
-    """Total variation ``0.5 * (mean |dy| + mean |dx|)``: discourages high-frequency noise."""
-    dy = (image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean()
-    dx = (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean()
-    return 0.5 * (dy + dx)
+def tv_loss(image: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """Total variation ``0.5 * (mean |dy| + mean |dx|)``: discourages high-frequency noise.
+
+    ``smoothing`` > 0 replaces ``|d|`` by the Charbonnier ``sqrt(d^2 + eps^2) - eps``, which differs
+    from ``|d|`` by less than ``eps`` but is differentiable at 0. L-BFGS needs that: TV drives many
+    neighbour differences to exactly 0, where the kink of ``|d|`` breaks its curvature estimates.
+    """
+    dy = image[:, :, 1:, :] - image[:, :, :-1, :]
+    dx = image[:, :, :, 1:] - image[:, :, :, :-1]
+    if smoothing > 0:
+        eps2 = smoothing * smoothing
+        return 0.5 * ((dy * dy + eps2).sqrt().mean() + (dx * dx + eps2).sqrt().mean()) - smoothing
+    return 0.5 * (dy.abs().mean() + dx.abs().mean())

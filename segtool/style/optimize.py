@@ -23,12 +23,17 @@ __all__ = ["LossTerms", "Objective", "StepCallback", "run_adam", "run_lbfgs"]
 
 @dataclass
 class LossTerms:
-    """The weighted terms of one evaluation (tensors while optimising)."""
+    """The weighted terms of one evaluation (tensors while optimising).
+
+    ``total`` is the recipe's loss (what is reported); ``minimized`` is what the optimiser descends:
+    the same, except that it uses the smoothed TV term when the objective has ``tv_smoothing``.
+    """
 
     content: torch.Tensor
     style: torch.Tensor
     tv: torch.Tensor
     total: torch.Tensor
+    minimized: torch.Tensor | None = None
 
     def values(self) -> dict[str, float]:
         return {name: float(getattr(self, name).detach()) for name in ("content", "style", "tv", "total")}
@@ -40,17 +45,22 @@ StepCallback = Callable[[int, LossTerms, torch.Tensor], None]
 
 
 class Objective:
-    """Weighted content + style + TV loss against fixed targets."""
+    """Weighted content + style + TV loss against fixed targets.
+
+    With ``tv_smoothing`` > 0 the optimiser descends the loss with a Charbonnier-smoothed TV term
+    (see ``tv_loss``) while the reported losses stay the recipe's own.
+    """
 
     def __init__(self, extractor: VGGFeatures, content_targets: Mapping[str, torch.Tensor],
                  style_grams: Mapping[str, torch.Tensor], *, content_weight: float,
-                 style_weight: float, tv_weight: float):
+                 style_weight: float, tv_weight: float, tv_smoothing: float = 0.0):
         self.extractor = extractor
         self.content_targets = dict(content_targets)
         self.style_grams = dict(style_grams)
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
+        self.tv_smoothing = tv_smoothing
         self.evaluations = 0
 
     @classmethod
@@ -77,6 +87,10 @@ class Objective:
         terms = LossTerms(content * self.content_weight, style * self.style_weight,
                           tv_loss(image) * self.tv_weight, zero)
         terms.total = terms.content + terms.style + terms.tv
+        terms.minimized = terms.total
+        if self.tv_smoothing > 0:
+            smooth_tv = tv_loss(image, self.tv_smoothing) * self.tv_weight
+            terms.minimized = terms.content + terms.style + smooth_tv
         return terms
 
 
@@ -96,7 +110,7 @@ def run_adam(image: torch.Tensor, objective: Objective, steps: int, *, lr: float
         optimizer.zero_grad(set_to_none=True)
         terms = objective(image)
         _check_finite(terms, step, "adam")
-        terms.total.backward()
+        terms.minimized.backward()
         optimizer.step()
         scheduler.step()
         if callback is not None:
@@ -109,11 +123,12 @@ def run_lbfgs(image: torch.Tensor, objective: Objective, steps: int, *, lr: floa
               callback: StepCallback | None = None) -> torch.Tensor:
     """L-BFGS (history 100, step size 1, as neural-style) with a strong-Wolfe line search.
 
-    neural-style runs without a line search, but its smooth squared-difference TV term makes that
-    safe; with d2l's L1 total variation the plain iteration diverges within a few steps, so the
-    line search stays on. One ``step()`` call per iteration lets progress and snapshots happen
-    between iterations; the evaluation that ``step()`` makes at its start is the line search's
-    accepted point, served from a cache so no iteration pays for an evaluation twice.
+    L-BFGS assumes a smooth loss. neural-style's TV term is smooth; d2l's L1 total variation is not,
+    and plain L-BFGS on it stalls or diverges, so ``StyleConfig`` gives L-BFGS a Charbonnier-smoothed
+    TV (``Objective.tv_smoothing``) and the line search stays on as a safeguard. One ``step()`` call
+    per iteration lets progress and snapshots happen between iterations; the evaluation that
+    ``step()`` makes at its start is the line search's accepted point, served from a cache so no
+    iteration pays for an evaluation twice.
     """
     image = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     # tolerance_grad < 0: never stop early on a small gradient; every step is taken.
@@ -125,12 +140,12 @@ def run_lbfgs(image: torch.Tensor, objective: Objective, steps: int, *, lr: floa
         for point, terms, grad in evaluated:
             if torch.equal(point, image):
                 image.grad = grad.clone()
-                return terms.total
+                return terms.minimized
         optimizer.zero_grad(set_to_none=True)
         terms = objective(image)
-        terms.total.backward()
+        terms.minimized.backward()
         evaluated.append((image.detach().clone(), terms, image.grad.detach().clone()))
-        return terms.total
+        return terms.minimized
 
     for step in range(1, steps + 1):
         optimizer.step(closure)

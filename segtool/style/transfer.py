@@ -154,7 +154,8 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
                     for s in style_images]
         objective = Objective.from_images(
             extractor, content_t, style_ts, blend, config.content_layers, config.style_layers,
-            content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight)
+            content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight,
+            tv_smoothing=config.tv_epsilon)
         start = (_initial_image(config, content_t, size, device) if image is None
                  else F.interpolate(image, size=size, mode="bilinear", align_corners=False))
 
