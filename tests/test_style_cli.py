@@ -43,7 +43,19 @@ def test_writes_png_of_requested_size_and_json(cli, images, tmp_path):
     assert report["size"] == [32, 48] and report["random_weights"] is True
     assert set(report["losses"]) == {"content", "style", "tv", "total"}
     assert report["stages"][0]["steps"] == 2 and report["seconds"]["total"] > 0
+    assert report["config"]["tv_smoothing"] == 0.0  # adam: d2l's exact TV
     assert "not artistic" in result.stderr
+
+
+def test_lbfgs_with_tv_smoothing_option(cli, images, tmp_path):
+    content, style = images
+    out = tmp_path / "out.png"
+    result = cli("stylize", content, style, "-o", out, "--json", *FAST, "--optimizer", "lbfgs",
+                 "--tv-smoothing", "0.1")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["config"]["tv_smoothing"] == 0.1 and report["config"]["optimizer"] == "lbfgs"
+    assert out.is_file()
 
 
 def test_existing_output_needs_force(cli, images, tmp_path):
@@ -150,6 +162,7 @@ def test_bad_option_values_exit_2(cli, images, tmp_path):
     assert cli("stylize", content, style, "-o", "-", "--json", *FAST).exit_code == 2
     assert cli("stylize", content, style, "-o", "-", "--save-every", "1", *FAST).exit_code == 2
     assert cli("stylize", content, style, "--weights", content, *FAST).exit_code == 2
+    assert cli("stylize", content, style, "--tv-smoothing", "-1", *FAST).exit_code == 2
 
 
 def test_grey_and_rgba_inputs_work(cli, tmp_path):

@@ -35,6 +35,10 @@ class LossTerms:
     total: torch.Tensor
     minimized: torch.Tensor | None = None
 
+    def __post_init__(self) -> None:
+        if self.minimized is None:
+            self.minimized = self.total
+
     def values(self) -> dict[str, float]:
         return {name: float(getattr(self, name).detach()) for name in ("content", "style", "tv", "total")}
 
