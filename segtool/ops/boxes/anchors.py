@@ -82,11 +82,19 @@ def anchor_grid(height: int, width: int, sizes: Sequence[float], ratios: Sequenc
     check_anchor_args(height, width, sizes, ratios)
     r0, r1 = rows or (0, height)
     c0, c1 = cols or (0, width)
+    half = _half_extents(height, width, sizes, ratios, device)  # (A, 4)
     centre_y = (torch.arange(r0, r1, device=device) + 0.5) * (1.0 / height)
     centre_x = (torch.arange(c0, c1, device=device) + 0.5) * (1.0 / width)
-    shift_y, shift_x = torch.meshgrid(centre_y, centre_x, indexing="ij")
-    centres = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=-1)  # (rows, cols, 4)
-    return centres[:, :, None, :] + _half_extents(height, width, sizes, ratios, device)
+    # The grid is separable: build one row of anchors (x = centre + half-width; y = half-height
+    # alone), then add each row's centre y to the y columns in one contiguous multiply-add. That
+    # writes the output once, ~10x faster than a 4-D broadcast, and gives the same bits as d2l's
+    # centre + offset (cy * 1 is exact and float addition commutes).
+    x_centres = torch.zeros(len(centre_x), 1, 4, dtype=DTYPE, device=device)
+    x_centres[:, 0, 0::2] = centre_x[:, None]
+    row = (x_centres + half).reshape(1, -1)
+    y_columns = torch.tensor((0.0, 1.0, 0.0, 1.0), dtype=DTYPE, device=device).repeat(row.shape[1] // 4)
+    grid = torch.addcmul(row, centre_y[:, None], y_columns[None, :])
+    return grid.reshape(len(centre_y), len(centre_x), half.shape[0], 4)
 
 
 def multibox_prior(height: int, width: int, sizes: Sequence[float], ratios: Sequence[float], *,
