@@ -3,7 +3,9 @@
 ``Objective`` evaluates the weighted loss of an image against precomputed targets.
 ``run_adam`` is the d2l loop (Adam + StepLR); ``run_lbfgs`` is neural-style's L-BFGS (history
 100, step size 1, no early stop) plus a strong-Wolfe line search, run one iteration per
-``step()`` call so progress and snapshots can be taken between iterations.
+``step()`` call so progress and snapshots can be taken between iterations. Both descend
+``LossTerms.minimized`` (the loss with a smoothed TV term when the objective asks for one) and
+report the recipe's exact losses.
 """
 
 from __future__ import annotations
