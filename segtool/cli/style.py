@@ -43,8 +43,7 @@ def stylize(
                                        rich_help_panel=RECIPE)] = 500,
     optimizer: Annotated[str, typer.Option(
         "--optimizer", help="adam (d2l: lr 0.3, StepLR 50/0.8) or lbfgs (history 100, strong-Wolfe "
-        "line search, smoothed TV).",
-        rich_help_panel=RECIPE)] = "adam",
+        "line search, smoothed TV).", rich_help_panel=RECIPE)] = "adam",
     lr: Annotated[float | None, typer.Option(
         "--lr", help="Learning rate (default: 0.3 adam, 1.0 lbfgs).", show_default=False,
         rich_help_panel=RECIPE)] = None,
@@ -120,8 +119,8 @@ def stylize(
 
     config = StyleConfig(
         size=size_spec, steps=steps, optimizer=optimizer.lower(), lr=lr, content_weight=content_weight,
-        style_weight=style_weight, tv_weight=tv_weight, tv_smoothing=tv_smoothing, content_layers=parse_names(content_layers),
-        style_layers=parse_names(style_layers),
+        style_weight=style_weight, tv_weight=tv_weight, tv_smoothing=tv_smoothing,
+        content_layers=parse_names(content_layers), style_layers=parse_names(style_layers),
         style_blend=_parsed(parse_blend, style_blend, "--style-blend") if style_blend else None,
         style_scale=style_scale, init=init, preserve_colors=preserve_colors, scales=scale_list, seed=seed,
     ).validate(len(styles))

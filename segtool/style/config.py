@@ -17,7 +17,7 @@ OPTIMIZERS = ("adam", "lbfgs")
 DEFAULT_LR = {"adam": 0.3, "lbfgs": 1.0}  # L-BFGS: neural-style's (optim.lbfgs) step size
 # Charbonnier epsilon of the TV term that L-BFGS descends (in normalised-image units, ~2.8/255 of a
 # pixel): smooth enough for its curvature estimates, close enough to d2l's |d| that the reported
-# (exact) loss falls as fast as possible; chosen with benchmarks/stylize.py --lbfgs-smoothing 0,0.01,0.05,0.1.
+# (exact) loss falls as fast as possible; chosen with benchmarks/stylize.py --lbfgs-smoothing 0.05,0.01,0.1.
 DEFAULT_TV_SMOOTHING = {"adam": 0.0, "lbfgs": 0.05}
 
 

@@ -90,14 +90,12 @@ class Objective:
         zero = image.new_zeros(())
         content = sum((content_loss(activations[n], t) for n, t in self.content_targets.items()), zero)
         style = sum((style_loss(activations[n], g) for n, g in self.style_grams.items()), zero)
-        terms = LossTerms(content * self.content_weight, style * self.style_weight,
-                          tv_loss(image) * self.tv_weight, zero)
-        terms.total = terms.content + terms.style + terms.tv
-        terms.minimized = terms.total
-        if self.tv_smoothing > 0:
-            smooth_tv = tv_loss(image, self.tv_smoothing) * self.tv_weight
-            terms.minimized = terms.content + terms.style + smooth_tv
-        return terms
+        content, style = content * self.content_weight, style * self.style_weight
+        tv = tv_loss(image) * self.tv_weight
+        total = content + style + tv
+        minimized = (content + style + tv_loss(image, self.tv_smoothing) * self.tv_weight
+                     if self.tv_smoothing > 0 else total)
+        return LossTerms(content, style, tv, total, minimized)
 
 
 def _check_finite(terms: LossTerms, step: int, optimizer: str) -> None:
