@@ -58,9 +58,9 @@ def _root(
 
 
 def _register() -> None:
-    from segtool.cli import boxes, data, info, models, style, train, viz
+    from segtool.cli import boxes, data, infer, info, models, style, train, viz
 
-    for module in (info, data, models, train, boxes, style, viz):
+    for module in (info, data, models, train, infer, boxes, style, viz):
         app.add_typer(module.app)
 
 

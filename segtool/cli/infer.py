@@ -1,0 +1,196 @@
+"""`segtool evaluate` and `segtool predict`: thin wrappers over segtool.engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from segtool.cli.options import Device, Force, Json, NpuTransfer, Quiet, Threads
+
+app = typer.Typer()
+
+
+def _parse_hw(value: str | None, option: str):
+    if value is None:
+        return None
+    from segtool.engine.config import parse_crop
+
+    try:
+        return tuple(parse_crop(value))
+    except Exception as exc:  # noqa: BLE001 - SegtoolError -> bad parameter
+        raise typer.BadParameter(f"{option}: {exc}") from None
+
+
+@app.command("evaluate")
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `segtool train` (last.pt / best.pt).")],
+    data: Annotated[str | None, typer.Option("--data", help="Dataset root (default: the one it was trained on).",
+                                             show_default=False)] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="voc | camvid | folder | demo (default: detected).",
+                                            show_default=False)] = None,
+    split: Annotated[str, typer.Option("--split", help="Split to score.")] = "val",
+    palette: Annotated[str | None, typer.Option("--palette", help="Palette for colour masks.",
+                                                show_default=False)] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch (padded).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader workers.")] = 0,
+    sliding_window: Annotated[bool, typer.Option("--sliding-window", help="Average overlapping windows "
+                                                 "instead of one whole-image pass.")] = False,
+    window: Annotated[str | None, typer.Option("--window", help="Window HxW (default: the training crop).",
+                                               show_default=False)] = None,
+    stride: Annotated[str | None, typer.Option("--stride", help="Window stride HxW (default 2/3 window).",
+                                               show_default=False)] = None,
+    confusion: Annotated[str | None, typer.Option("--confusion", help="Write the confusion matrix: FILE.png "
+                                                  "(heat map) or FILE.csv.", show_default=False)] = None,
+    amp: Annotated[bool, typer.Option("--amp", help="Mixed-precision inference.")] = False,
+    json_out: Json = False,
+    force: Force = False,
+    device: Device = "auto",
+    npu_transfer: NpuTransfer = False,
+    threads: Threads = None,
+    quiet: Quiet = False,
+) -> None:
+    """Score CHECKPOINT on a split: pixel acc, mean acc, mIoU, fwIoU and per-class IoU/acc/Dice."""
+    from segtool.core.console import emit_json, set_quiet
+    from segtool.engine.checkpoint import load_checkpoint
+    from segtool.engine.evaluate import evaluate_checkpoint, render_report, write_confusion
+    from segtool.engine.loaders import DataSource, find_data_source
+
+    set_quiet(quiet)
+    win, step = _parse_hw(window, "--window"), _parse_hw(stride, "--stride")
+    if confusion is not None:
+        _check_confusion_target(confusion, force)
+    ckpt = load_checkpoint(checkpoint)
+    if data is not None or fmt is not None:
+        source = find_data_source(data, fmt or "auto", (ckpt.get("data") or {}).get("demo") or {})
+    else:
+        source = DataSource.from_dict(ckpt["data"])
+    win, step = _window(ckpt, sliding_window, win, step)
+    torch_device = _device(device, npu_transfer, threads)
+    result, names = evaluate_checkpoint(ckpt, source, split, torch_device, batch_size=batch_size,
+                                        workers=workers, palette=palette, amp=amp,
+                                        window=win, stride=step,
+                                        show_progress=not json_out)
+    if confusion is not None:
+        write_confusion(result.matrix, names, confusion, force=force)
+    if not quiet:
+        render_report(result.scores, title=f"{ckpt['model_name']} on {source.format} {split} "
+                                           f"({result.images} images)")
+    if json_out:
+        emit_json({"checkpoint": str(checkpoint), "model": ckpt["model_name"], "split": split,
+                   "data": str(source.root) if source.root else None, "images": result.images, **result.scores})
+
+
+def _window(ckpt: dict, sliding: bool, window, stride):
+    """--sliding-window defaults: the training crop, stride 2/3 of it; (None, None) without it."""
+    if not sliding:
+        return None, None
+    window = window or tuple(ckpt["config"].get("crop") or (512, 512))
+    stride = stride or (max(1, window[0] * 2 // 3), max(1, window[1] * 2 // 3))
+    return window, stride
+
+
+def _check_confusion_target(path: str, force: bool) -> None:
+    from segtool.core.io import check_output
+
+    if Path(path).suffix.lower() not in (".png", ".csv"):
+        raise typer.BadParameter(f"--confusion {path}: expected a .png or .csv file name")
+    check_output(path, force)
+
+
+def _device(device: str, npu_transfer: bool, threads: int | None):
+    from segtool.cli.options import device_from_options
+
+    return device_from_options(device, npu_transfer, threads)
+
+
+@app.command("predict")
+def predict(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `segtool train`.")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files, directories, or - (paths on stdin).")],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Output file for a single image "
+                                               "(- = PNG on stdout).", show_default=False)] = None,
+    out_dir: Annotated[str | None, typer.Option("--out-dir", help="Folder for <name>.png outputs.",
+                                                show_default=False)] = None,
+    out_format: Annotated[str, typer.Option("--format", help="index (palette PNG of class indices) | color | "
+                                            "overlay.")] = "index",
+    alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Overlay opacity.")] = 0.5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch (same-size "
+                                            "images are batched).")] = 4,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (listed at the end) "
+                                           "instead of stopping.")] = False,
+    sliding_window: Annotated[bool, typer.Option("--sliding-window", help="Average overlapping windows.")] = False,
+    window: Annotated[str | None, typer.Option("--window", help="Window HxW (default: the training crop).",
+                                               show_default=False)] = None,
+    stride: Annotated[str | None, typer.Option("--stride", help="Window stride HxW (default 2/3 window).",
+                                               show_default=False)] = None,
+    amp: Annotated[bool, typer.Option("--amp", help="Mixed-precision inference.")] = False,
+    force: Force = False,
+    device: Device = "auto",
+    npu_transfer: NpuTransfer = False,
+    threads: Threads = None,
+    quiet: Quiet = False,
+) -> None:
+    """Label images with CHECKPOINT; each output has its input's original size."""
+    from segtool.core.console import notice, progress, set_quiet, warn
+    from segtool.core.errors import SegtoolError
+    from segtool.core.io import is_stdio, iter_input_paths
+    from segtool.data.images import IMAGE_EXTENSIONS
+    from segtool.engine.checkpoint import load_checkpoint, model_from_checkpoint, palette_from_checkpoint
+    from segtool.engine.predict import OUTPUT_FORMATS, Predictor, predict_files
+    from segtool.models import get_model_info
+
+    set_quiet(quiet)
+    if out_format not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"--format {out_format!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
+    if (output is None) == (out_dir is None):
+        raise typer.BadParameter("give exactly one of -o FILE (one image) or --out-dir DIR")
+    win, step = _parse_hw(window, "--window"), _parse_hw(stride, "--stride")
+    paths = list(iter_input_paths(inputs, IMAGE_EXTENSIONS))
+    if output is not None and len(paths) != 1:
+        raise SegtoolError(f"-o {output}: takes exactly one input image, got {len(paths)}; use --out-dir")
+    targets = _targets(paths, output, out_dir, force)
+    ckpt = load_checkpoint(checkpoint)
+    torch_device = _device(device, npu_transfer, threads)
+    win, step = _window(ckpt, sliding_window, win, step)
+    predictor = Predictor(model_from_checkpoint(ckpt, torch_device), torch_device,
+                          int(get_model_info(ckpt["model_name"]).size_multiple or 1),
+                          ckpt["config"].get("normalize"), amp, win, step)
+    with progress() as bar:
+        task = bar.add_task("predict", total=len(paths))
+        report = predict_files(predictor, paths, targets.__getitem__, palette=palette_from_checkpoint(ckpt),
+                               fmt=out_format, alpha=alpha, batch_size=batch_size, skip_bad=skip_bad, force=force,
+                               on_image=lambda: bar.advance(task))
+    for path, reason in report.skipped:
+        warn(f"skipped {path}: {reason}")
+    if report.skipped and not report.written:
+        raise SegtoolError(f"no image could be read ({len(report.skipped)} skipped)")
+    if not (output is not None and is_stdio(output)):
+        where = output if output is not None else out_dir
+        notice(f"wrote {len(report.written)} {out_format} PNG(s) to {where}"
+               + (f"; skipped {len(report.skipped)} unreadable" if report.skipped else ""))
+
+
+def _targets(paths: list[Path], output: str | None, out_dir: str | None, force: bool) -> dict:
+    """Output path per input; refuses existing files (without --force) and name clashes up front."""
+    from segtool.core.errors import SegtoolError
+    from segtool.core.io import check_output, is_stdio
+
+    if output is not None:
+        if not is_stdio(output):
+            check_output(output, force)
+        return {paths[0]: output}
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise SegtoolError(f"{folder}: exists and is not a directory")
+    targets, seen = {}, {}
+    for path in paths:
+        target = folder / f"{path.stem}.png"
+        if target in seen:
+            raise SegtoolError(f"{path} and {seen[target]} would both be written to {target}")
+        seen[target] = path
+        check_output(target, force)
+        targets[path] = target
+    folder.mkdir(parents=True, exist_ok=True)
+    return targets
