@@ -91,3 +91,12 @@ def test_bad_inputs(cli, checkpoint, images, tmp_path):
     assert result.exit_code == 2  # neither -o nor --out-dir
     result = cli("predict", checkpoint, tmp_path / "nope.png", "--out-dir", tmp_path / "o3")
     assert result.exit_code == 1 and "nope.png" in result.stderr
+
+
+def test_refuses_to_overwrite_its_input_even_with_force(cli, checkpoint, images):
+    folder, _ = images
+    before = (folder / "a.png").read_bytes()
+    for where in (("--out-dir", folder), ("-o", folder / "a.png")):
+        result = cli("predict", checkpoint, folder / "a.png", *where, "--force", "--device", "cpu")
+        assert result.exit_code == 1 and "would overwrite the input" in result.stderr, result.stderr
+    assert (folder / "a.png").read_bytes() == before

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from segtool.cli.options import Force, Json, Quiet
+from segtool.cli.options import Force, Json, Quiet, hw_option
 
 app = typer.Typer()
 
@@ -36,8 +36,7 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
 def _plan(inputs: list[str], output: str | None, out_dir: str | None, force: bool):
     if (output is None) == (out_dir is None):
         raise typer.BadParameter("give exactly one of -o/--output or --out-dir", param_hint="--output")
-    from segtool.core.io import iter_input_paths
-    from segtool.data.convert import plan_outputs
+    from segtool.core.io import iter_input_paths, plan_outputs
     from segtool.data.images import IMAGE_EXTENSIONS
 
     return plan_outputs(iter_input_paths(inputs, IMAGE_EXTENSIONS), output, out_dir, force)
@@ -196,17 +195,6 @@ def make_demo_data(
         emit_json({"root": str(root), **manifest})
 
 
-def _parse_crop(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    from segtool.data.stats import parse_crop
-
-    try:
-        return parse_crop(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--crop") from None
-
-
 @app.command("voc-stats")
 def voc_stats(
     root: Annotated[Path | None, typer.Argument(
@@ -240,7 +228,7 @@ def voc_stats(
     set_quiet(quiet)
     _choice(fmt, FORMATS, "--format")
     _choice(split, SPLIT_CHOICES, "--split")
-    crop_hw = _parse_crop(crop)
+    crop_hw = hw_option(crop, "--crop")
     if root is None:
         if fmt != "voc":
             raise typer.BadParameter(f"--format {fmt} needs a ROOT folder", param_hint="ROOT")

@@ -135,7 +135,7 @@ def predict(
     """Label images with CHECKPOINT; each output has its input's original size."""
     from segtool.core.console import notice, progress, set_quiet, warn
     from segtool.core.errors import SegtoolError
-    from segtool.core.io import is_stdio, iter_input_paths
+    from segtool.core.io import is_stdio, iter_input_paths, plan_outputs
     from segtool.data.images import IMAGE_EXTENSIONS
     from segtool.engine.checkpoint import load_checkpoint, model_from_checkpoint, palette_from_checkpoint
     from segtool.engine.predict import OUTPUT_FORMATS, Predictor, predict_files
@@ -147,10 +147,8 @@ def predict(
     if (output is None) == (out_dir is None):
         raise typer.BadParameter("give exactly one of -o FILE (one image) or --out-dir DIR")
     win, step = _parse_hw(window, "--window"), _parse_hw(stride, "--stride")
-    paths = list(iter_input_paths(inputs, IMAGE_EXTENSIONS))
-    if output is not None and len(paths) != 1:
-        raise SegtoolError(f"-o {output}: takes exactly one input image, got {len(paths)}; use --out-dir")
-    targets = _targets(paths, output, out_dir, force)
+    plan = plan_outputs(iter_input_paths(inputs, IMAGE_EXTENSIONS), output, out_dir, force)
+    paths, targets = [source for source, _ in plan], dict(plan)
     ckpt = load_checkpoint(checkpoint)
     torch_device = _device(device, npu_transfer, threads)
     win, step = _window(ckpt, sliding_window, win, step)
@@ -171,26 +169,3 @@ def predict(
         notice(f"wrote {len(report.written)} {out_format} PNG(s) to {where}"
                + (f"; skipped {len(report.skipped)} unreadable" if report.skipped else ""))
 
-
-def _targets(paths: list[Path], output: str | None, out_dir: str | None, force: bool) -> dict:
-    """Output path per input; refuses existing files (without --force) and name clashes up front."""
-    from segtool.core.errors import SegtoolError
-    from segtool.core.io import check_output, is_stdio
-
-    if output is not None:
-        if not is_stdio(output):
-            check_output(output, force)
-        return {paths[0]: output}
-    folder = Path(out_dir)
-    if folder.exists() and not folder.is_dir():
-        raise SegtoolError(f"{folder}: exists and is not a directory")
-    targets, seen = {}, {}
-    for path in paths:
-        target = folder / f"{path.stem}.png"
-        if target in seen:
-            raise SegtoolError(f"{path} and {seen[target]} would both be written to {target}")
-        seen[target] = path
-        check_output(target, force)
-        targets[path] = target
-    folder.mkdir(parents=True, exist_ok=True)
-    return targets

@@ -43,6 +43,43 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
     return out
 
 
+def plan_outputs(inputs: Iterable[Path], output: str | None, out_dir: str | None, force: bool,
+                 suffix: str = ".png") -> list[tuple[Path, str]]:
+    """(input, output) pairs: ``-o OUT`` for one input, or ``out_dir/<stem><suffix>`` for each.
+
+    Everything that would fail is refused before the first file is written: existing outputs
+    (without --force), two inputs sharing an output name, and an output that is its own input.
+    """
+    paths = list(inputs)
+    if not paths:
+        raise SegtoolError("no input files given")
+    if output is not None:
+        if len(paths) != 1:
+            raise SegtoolError(f"-o {output}: takes exactly one input, got {len(paths)}; use --out-dir for several")
+        if not is_stdio(output):
+            check_output(output, force)
+            _refuse_input_overwrite(paths[0], Path(output), "-o")
+        return [(paths[0], output)]
+    directory = Path(out_dir)
+    if directory.exists() and not directory.is_dir():
+        raise SegtoolError(f"{directory}: exists and is not a directory")
+    plan, seen = [], {}
+    for path in paths:
+        target = directory / f"{path.stem}{suffix}"
+        if target in seen:
+            raise SegtoolError(f"{path} and {seen[target]} would both be written to {target}")
+        _refuse_input_overwrite(path, target, "--out-dir")
+        seen[target] = path
+        check_output(target, force)
+        plan.append((path, str(target)))
+    return plan
+
+
+def _refuse_input_overwrite(source: Path, target: Path, option: str) -> None:
+    if target.exists() and source.resolve() == target.resolve():
+        raise SegtoolError(f"{source}: output would overwrite the input; choose another {option}")
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb", force: bool = False) -> Iterator[IO]:
     """Open a temp file beside ``path``; on success move it over ``path``, on failure delete it."""

@@ -1,19 +1,17 @@
 """Batch conversions behind ``colormap2label`` and ``label2color``.
 
-Outputs are planned (and checked for clashes and existing files) before any file is written; each
+Outputs are planned by ``core.io.plan_outputs`` (clashes, existing files) before any is written; each
 file is then written atomically, so a failure leaves earlier outputs complete and no partial file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from segtool.core.errors import SegtoolError
-from segtool.core.io import check_output, is_stdio
 from segtool.data.images import open_image
 from segtool.data.masks import (
     ColorToLabel,
@@ -38,34 +36,6 @@ class FileReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def plan_outputs(inputs: Iterable[Path], output: str | None, out_dir: str | None, force: bool,
-                 suffix: str = ".png") -> list[tuple[Path, str]]:
-    """(input, output) pairs: ``-o OUT`` for a single input, or ``out_dir/<stem>.png`` for each."""
-    paths = list(inputs)
-    if not paths:
-        raise SegtoolError("no input files given")
-    if output is not None:
-        if len(paths) != 1:
-            raise SegtoolError(f"-o/--output takes one input, got {len(paths)} (use --out-dir for several)")
-        if not is_stdio(output):
-            check_output(output, force)
-        return [(paths[0], output)]
-    directory = Path(out_dir)
-    if directory.exists() and not directory.is_dir():
-        raise SegtoolError(f"{directory}: is not a directory")
-    plan, seen = [], {}
-    for path in paths:
-        target = directory / f"{path.stem}{suffix}"
-        if target in seen:
-            raise SegtoolError(f"{path}: writes the same output {target} as {seen[target]}")
-        if path.resolve() == target.resolve():
-            raise SegtoolError(f"{path}: output would overwrite the input; choose another --out-dir")
-        seen[target] = path
-        check_output(target, force)
-        plan.append((path, str(target)))
-    return plan
 
 
 def color_mask_labels(path: Path, converter: ColorToLabel, *, unknown: str = "ignore",
