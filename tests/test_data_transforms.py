@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torchvision import tv_tensors
 
-from segtool.data.transforms import IMAGENET_MEAN, eval_transforms, train_transforms
+from segtool.core.conventions import IMAGENET_MEAN
+from segtool.data.transforms import eval_transforms, train_transforms
 
 
 def _pair(h=20, w=30):

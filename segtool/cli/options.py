@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
 from segtool.core.device import DEVICE_HELP, parse_device_spec
+from segtool.core.errors import SegtoolError
 
 
 def _validate_device(value: str) -> str:
@@ -37,3 +41,56 @@ def device_from_options(device: str, npu_transfer: bool = False, threads: int | 
     from segtool.core.device import resolve_device
 
     return resolve_device(device, npu_transfer=npu_transfer, threads=threads)
+
+
+def hw_option(value: str | None, option: str, **rules) -> tuple[int, int] | None:
+    """Parse an ``HxW`` option with ``core.conventions.parse_hw``; a malformed one is a usage error (exit 2)."""
+    if value is None:
+        return None
+    from segtool.core.conventions import parse_hw
+
+    try:
+        return parse_hw(value, what="size", **rules)
+    except SegtoolError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A command's --device, --npu-transfer and --threads as given; ``device()`` resolves them (imports torch)."""
+
+    device_spec: str = "auto"
+    npu_transfer: bool = False
+    threads: int | None = None
+
+    def device(self):
+        return device_from_options(self.device_spec, self.npu_transfer, self.threads)
+
+
+_RUNTIME_PARAMETERS = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+                       for name, kind, default in (("device", Device, "auto"), ("npu_transfer", NpuTransfer, False),
+                                                   ("threads", Threads, None), ("quiet", Quiet, False))]
+
+
+def with_runtime(command):
+    """Give a command --device, --npu-transfer, --threads and --quiet, declared here once.
+
+    The command takes ``runtime: Runtime`` instead of the four parameters; --quiet is applied
+    before its body runs. Register it as usual: ``@app.command("nms")`` above ``@with_runtime``.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for name, p in signature.parameters.items() if name != "runtime"]
+
+    @functools.wraps(command)
+    def run(*args, device: str = "auto", npu_transfer: bool = False, threads: int | None = None,
+            quiet: bool = False, **kwargs):
+        from segtool.core.console import set_quiet
+
+        set_quiet(quiet)
+        return command(*args, runtime=Runtime(device, npu_transfer, threads), **kwargs)
+
+    run.__signature__ = signature.replace(parameters=own + _RUNTIME_PARAMETERS)
+    run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
+    if signature.return_annotation is not inspect.Signature.empty:
+        run.__annotations__["return"] = signature.return_annotation
+    return run

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from segtool.cli.options import Force, Quiet
+from segtool.cli.options import Force, Quiet, hw_option
 
 app = typer.Typer()
 
@@ -33,16 +33,6 @@ def _parse_rgb(value: str | None, option: str) -> tuple[int, int, int] | None:
     if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
         raise typer.BadParameter(f"expected R,G,B with values 0..255, got {value!r}", param_hint=option)
     return rgb
-
-
-def _parse_size(value: str, option: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        width = height = 0
-    if not (64 <= width <= 10000 and 64 <= height <= 10000):
-        raise typer.BadParameter(f"expected WxH between 64 and 10000 pixels, got {value!r}", param_hint=option)
-    return width, height
 
 
 def _check_output(output: str, force: bool) -> None:
@@ -206,7 +196,7 @@ def plot_log(
     from segtool.core.console import set_quiet
 
     set_quiet(quiet)
-    width_height = _parse_size(size, "--size")
+    width_height = hw_option(size, "--size", order="wh", square=False, minimum=64, maximum=10000)
     write = output is not None or not term
     output = output if output is not None else str(run_dir / "curves.png")
     if write:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["build_dataset", "SegmentationDataset", "ensure_demo_dataset", "make_demo_dataset", "get_palette",
-           "Palette", "IGNORE_INDEX"]
+           "Palette"]
 
 
 def __getattr__(name: str) -> Any:
@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
     if name in ("ensure_demo_dataset", "make_demo_dataset"):
         from segtool.data import demo
         return getattr(demo, name)
-    if name in ("get_palette", "Palette", "IGNORE_INDEX"):
+    if name in ("get_palette", "Palette"):
         from segtool.data import palettes
         return getattr(palettes, name)
     raise AttributeError(f"module 'segtool.data' has no attribute {name!r}")

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.data.images import image_size, read_image
 from segtool.data.mask_decoder import MaskDecoder
-from segtool.data.palettes import IGNORE_INDEX, Palette
+from segtool.data.palettes import Palette
 
 SMALL_IMAGE_POLICIES = ("pad", "drop")
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.data.images import IMAGE_EXTENSIONS
-from segtool.data.palettes import IGNORE_INDEX, Palette, get_palette
+from segtool.data.palettes import Palette, get_palette
 from segtool.data.voc import check_files_exist
 
 SEGNET_VOID = 11

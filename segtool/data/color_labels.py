@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
-from segtool.data.palettes import IGNORE_INDEX, Palette
+from segtool.data.palettes import Palette
 
 UNKNOWN_POLICIES = ("ignore", "error")
 _RGB_MASK = np.uint32(0xFFFFFF)

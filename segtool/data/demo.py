@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.core.paths import cache_home
 from segtool.data.masks import label_image
-from segtool.data.palettes import IGNORE_INDEX, VOC_CLASSES, Palette, voc_colormap
+from segtool.data.palettes import VOC_CLASSES, Palette, voc_colormap
 
 GENERATOR_VERSION = 1  # bump when the images change, so cached sets are regenerated
 DEFAULTS = {"train": 200, "val": 50, "size": 128, "classes": 5}

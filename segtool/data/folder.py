@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.data.images import IMAGE_EXTENSIONS, open_image
 from segtool.data.masks import INDEX_MODES, index_array
-from segtool.data.palettes import IGNORE_INDEX, Palette, get_palette, voc_colormap
+from segtool.data.palettes import Palette, get_palette, voc_colormap
 
 PALETTE_FILES = ("palette.csv", "palette.yaml", "palette.yml", "class_dict.csv")
 

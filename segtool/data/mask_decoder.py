@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.data.images import open_image
 from segtool.data.masks import ColorToLabel, index_array, read_label_mask
-from segtool.data.palettes import IGNORE_INDEX, Palette
+from segtool.data.palettes import Palette
 
 
 class MaskDecoder:

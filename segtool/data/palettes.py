@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.core.io import read_text_file
 
-IGNORE_INDEX = 255
 _VOID_NAMES = {"void", "unlabelled", "unlabeled", "ignore", "background_ignore"}
 
 VOC_CLASSES = (

@@ -16,10 +16,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from segtool.data.palettes import IGNORE_INDEX
+from segtool.core.conventions import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALIZATIONS = ("imagenet", "none")
 
 FILL = {tv_tensors.Image: 0, tv_tensors.Mask: IGNORE_INDEX}

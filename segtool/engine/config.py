@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segtool.core.conventions import DATASET_FORMATS, parse_hw
 from segtool.core.errors import SegtoolError
 from segtool.core.io import read_text_file
 
-FORMATS = ("auto", "voc", "camvid", "folder", "demo")
+FORMATS = ("auto", *DATASET_FORMATS)
 OPTIMIZERS = ("sgd", "adamw")
 SMALL_IMAGES = ("pad", "drop")
 
@@ -98,21 +98,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 def parse_crop(value: Any) -> list[int]:
     """224, "224", "320x480", [320, 480] -> [h, w]."""
-    if isinstance(value, (list, tuple)):
-        parts = list(value)
-    elif isinstance(value, int):
-        parts = [value, value]
-    else:
-        parts = re.split(r"[x,* ]+", str(value).strip().lower())
-        if len(parts) == 1:
-            parts = parts * 2
-    try:
-        h, w = (int(p) for p in parts)
-    except (TypeError, ValueError):
-        raise SegtoolError(f"crop {value!r}: expected N or HxW (e.g. 224 or 320x480)") from None
-    if h < 1 or w < 1:
-        raise SegtoolError(f"crop {value!r}: sides must be positive")
-    return [h, w]
+    return list(parse_hw(value, what="crop"))
 
 
 def _coerce(name: str, value: Any) -> Any:

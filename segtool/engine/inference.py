@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = 255
+from segtool.core.conventions import IGNORE_INDEX
 
 
 def round_up(value: int, multiple: int) -> int:

@@ -36,7 +36,7 @@ class Predictor:
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255)
         if self.normalize == "imagenet":
-            from segtool.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+            from segtool.core.conventions import IMAGENET_MEAN, IMAGENET_STD
 
             mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
             std = torch.tensor(IMAGENET_STD).view(3, 1, 1)

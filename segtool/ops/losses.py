@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.core.io import read_text_file
 
-IGNORE_INDEX = 255
 LOSSES = ("ce", "bce")
 CLASS_WEIGHT_METHODS = ("none", "median", "enet")  # median / enet: segtool.data.stats.class_weights
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-IGNORE_INDEX = 255
+from segtool.core.conventions import IGNORE_INDEX
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,

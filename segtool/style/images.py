@@ -7,34 +7,30 @@ applied, transparency composited on white, and 32-bit int / float greyscale resc
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from segtool.core.conventions import IMAGENET_MEAN, IMAGENET_STD, parse_hw
 from segtool.data.images import open_image, to_rgb
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "Size", "fit_longest_side", "from_tensor", "load_rgb",
            "parse_size", "resize", "resolve_size", "to_tensor"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 Size = tuple[int, int]  # (height, width), as torch orders them
-_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX*]\s*(\d+))?\s*$")
+MIN_SIDE = 16  # VGG pools four times
 
 
 def parse_size(text: str) -> int | Size:
     """``"512"`` -> 512 (longest side, aspect kept); ``"300x450"`` -> (300, 450) (height x width)."""
-    match = _SIZE.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a size; use H (longest side) or HxW, e.g. 512 or 300x450")
-    values = [int(v) for v in match.groups() if v is not None]
-    if min(values) < 16:
-        raise ValueError(f"{text!r}: sides must be at least 16 pixels (VGG pools four times)")
-    return values[0] if len(values) == 1 else (values[0], values[1])
+    text = str(text).strip()
+    if text.isdigit():  # one number means the longest side here, not a square
+        if int(text) < MIN_SIDE:
+            raise ValueError(f"{text!r}: sides must be at least {MIN_SIDE} pixels (VGG pools four times)")
+        return int(text)
+    return parse_hw(text, what="size", square=False, minimum=MIN_SIDE)
 
 
 def fit_longest_side(longest: int, aspect_hw: Size) -> Size:
