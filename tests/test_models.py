@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from segtool.core.errors import SegtoolError
-from segtool.core.paths import KNOWN_WEIGHTS
+from segtool.core.weights import KNOWN_WEIGHTS
 from segtool.models import create_model, get_model_info, list_models
 from segtool.models.fcn_resnet18 import FCNResNet18
 

@@ -10,8 +10,8 @@ import torch
 import torchvision
 
 from segtool.core.errors import SegtoolError
+from segtool.core.weights import reachable
 from segtool.models import create_model
-from segtool.models._weights import _reachable
 from segtool.models.fcn_vgg import vgg16_features
 
 
@@ -45,6 +45,25 @@ def test_offline_without_cache_fails_fast_with_a_clear_message(offline, name, fi
     assert "\n" not in message
 
 
+def test_models_honour_segtool_offline_without_touching_the_network(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("SEGTOOL_OFFLINE", "1")
+    attempts = []
+
+    def record(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("the test refuses connections")
+
+    monkeypatch.setattr(socket, "create_connection", record)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", record)
+    for name in ("fcn-resnet18", "tv:lraspp_mobilenet_v3_large"):
+        start = time.perf_counter()
+        with pytest.raises(SegtoolError, match=r"SEGTOOL_OFFLINE.*--backbone-weights PATH.*--no-pretrained"):
+            create_model(name, 21, pretrained=True)
+        assert time.perf_counter() - start < 1
+    assert attempts == []
+
+
 def test_reach_probe_gives_up_when_name_resolution_hangs(monkeypatch):
     def hang(*args, **kwargs):
         time.sleep(5)  # like a resolver that never answers (socket timeouts do not cover DNS)
@@ -52,7 +71,7 @@ def test_reach_probe_gives_up_when_name_resolution_hangs(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", hang)
     start = time.perf_counter()
-    ok, reason = _reachable("https://download.pytorch.org/models/x.pth", timeout=0.5)
+    ok, reason = reachable("https://download.pytorch.org/models/x.pth", timeout=0.5)
     assert not ok and "no answer" in reason
     assert time.perf_counter() - start < 3
 

@@ -5,13 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# torchvision's file names for the ImageNet weights segtool's models and stylize can use.
-KNOWN_WEIGHTS = {
-    "vgg16": "vgg16-397923af.pth",
-    "vgg19": "vgg19-dcbb9e9d.pth",
-    "resnet18": "resnet18-f37072fd.pth",
-}
-
 
 def data_home() -> Path:
     """``$SEGTOOL_DATA`` if set, else ``./data``."""
@@ -23,27 +16,25 @@ def default_voc_root() -> Path:
     return data_home() / "VOCdevkit" / "VOC2012"
 
 
-def cache_home() -> Path:
-    """``$SEGTOOL_CACHE``, else ``$XDG_CACHE_HOME/segtool``, else ``~/.cache/segtool``."""
-    env = os.environ.get("SEGTOOL_CACHE")
+def _user_cache(variable: str, name: str) -> Path:
+    """``$<variable>``, else ``$XDG_CACHE_HOME/<name>``, else ``~/.cache/<name>``."""
+    env = os.environ.get(variable)
     if env:
         return Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "segtool"
+    return (Path(xdg) if xdg else Path.home() / ".cache") / name
+
+
+def cache_home() -> Path:
+    """``$SEGTOOL_CACHE``, else ``$XDG_CACHE_HOME/segtool``, else ``~/.cache/segtool``."""
+    return _user_cache("SEGTOOL_CACHE", "segtool")
 
 
 def torch_home() -> Path:
     """Same rule as ``torch.hub.get_dir()`` without importing torch."""
-    env = os.environ.get("TORCH_HOME")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "torch"
+    return _user_cache("TORCH_HOME", "torch")
 
 
 def torch_checkpoint_dir() -> Path:
+    """Where torch.hub (and so torchvision) keeps downloaded weight files."""
     return torch_home() / "hub" / "checkpoints"
-
-
-def cached_weight_file(key: str) -> Path:
-    return torch_checkpoint_dir() / KNOWN_WEIGHTS[key]

@@ -7,6 +7,7 @@ from importlib import metadata
 
 from segtool import __version__
 from segtool.core import paths
+from segtool.core.weights import KNOWN_WEIGHTS, cached_file
 
 
 def _version_of(package: str) -> str | None:
@@ -23,8 +24,8 @@ def collect_info() -> dict:
 
     voc_root = paths.default_voc_root()
     weights = {}
-    for key, filename in paths.KNOWN_WEIGHTS.items():
-        path = paths.torch_checkpoint_dir() / filename
+    for key, filename in KNOWN_WEIGHTS.items():
+        path = cached_file(filename)
         weights[key] = {"file": filename, "present": path.is_file(), "path": str(path)}
     return {
         "segtool": __version__,

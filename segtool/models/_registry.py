@@ -35,7 +35,7 @@ class ModelInfo:
     description: str
     size_multiple: int  # H and W must be multiples of it
     normalization: str | None  # "imagenet" or None (inputs in [0, 1])
-    backbone: str | None  # e.g. "resnet18", "vgg16" (keys of segtool.core.paths.KNOWN_WEIGHTS)
+    backbone: str | None  # e.g. "resnet18", "vgg16" (keys of segtool.core.weights.KNOWN_WEIGHTS)
     backbone_file: str | None  # the torchvision weight file name in the torch cache
     default_crop: tuple[int, int]
     recipe: dict = field(default_factory=dict, hash=False)

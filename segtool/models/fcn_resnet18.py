@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torchvision.models import resnet18
 from torchvision.models._utils import IntermediateLayerGetter
 
+from segtool.core.weights import KNOWN_WEIGHTS
 from segtool.models._registry import ModelInfo, check_input_size, register_model
 from segtool.models._weights import init_backbone
 
@@ -58,7 +59,7 @@ _INFO = ModelInfo(
     size_multiple=32,
     normalization="imagenet",
     backbone="resnet18",
-    backbone_file="resnet18-f37072fd.pth",
+    backbone_file=KNOWN_WEIGHTS["resnet18"],
     default_crop=(320, 480),
     recipe={
         "optimizer": "sgd", "lr": 1e-3, "momentum": 0.0, "weight_decay": 1e-3,

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.vgg import cfgs, make_layers
 
+from segtool.core.weights import KNOWN_WEIGHTS
 from segtool.models._registry import ModelInfo, check_input_size, register_model
 from segtool.models._weights import init_backbone
 
@@ -69,7 +70,7 @@ def _info(name: str, skips: str) -> ModelInfo:
         size_multiple=32,
         normalization="imagenet",
         backbone="vgg16",
-        backbone_file="vgg16-397923af.pth",
+        backbone_file=KNOWN_WEIGHTS["vgg16"],
         default_crop=(160, 160),
         recipe={
             "optimizer": "sgd", "lr": 1e-2, "momentum": 0.7, "weight_decay": 0.0,

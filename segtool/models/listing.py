@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from segtool.core import paths
+from segtool.core.weights import cached_file
 from segtool.models import create_model, get_model_info, list_models
 from segtool.models.torchvision_models import PREFIX, published_param_count
 
@@ -30,7 +31,7 @@ def describe_model(name: str) -> dict:
     info = get_model_info(name)
     row = info.to_dict()
     row["params_21_classes"] = count_parameters(name, 21)
-    cached = paths.torch_checkpoint_dir() / info.backbone_file if info.backbone_file else None
+    cached = cached_file(info.backbone_file) if info.backbone_file else None
     row["backbone_cached"] = bool(cached and cached.is_file())
     row["backbone_path"] = str(cached) if cached else None
     return row

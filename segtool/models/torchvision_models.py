@@ -21,7 +21,7 @@ from torchvision.models.segmentation.lraspp import LRASPP
 
 from segtool.core.errors import SegtoolError
 from segtool.models._registry import ModelInfo
-from segtool.models._weights import ensure_weights_reachable, load_backbone_state, load_state_file
+from segtool.models._weights import fetch_backbone_file, load_backbone_state, load_state_file
 
 __all__ = ["PREFIX", "TorchvisionSegmentation", "create_torchvision_model", "published_param_count",
            "torchvision_builders", "torchvision_info"]
@@ -115,13 +115,13 @@ def create_torchvision_model(name: str, num_classes: int, *, pretrained: bool = 
         raise SegtoolError(f"model {name}: unknown option(s) {', '.join(sorted(options))} (valid: {valid})")
     if pretrained and backbone_weights is None:
         weights = _backbone_weights_enum(fn)
-        ensure_weights_reachable(weights.url, f"{name} backbone")  # fail fast offline
+        fetch_backbone_file(weights.url, f"{name} backbone")  # torchvision then finds it cached
         kwargs["weights_backbone"] = weights
     try:
         model = TorchvisionSegmentation(fn(**kwargs))
     except SegtoolError:
         raise
-    except Exception as exc:  # a download that started but failed
+    except Exception as exc:  # e.g. a cached file torchvision cannot read
         raise SegtoolError(f"model {name}: could not load the pretrained backbone ({exc}); "
                            "pass --backbone-weights PATH or use --no-pretrained") from exc
     if backbone_weights is not None:

@@ -9,7 +9,6 @@ the deepest layer a recipe uses: nothing past conv5_1 is computed for the defaul
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,14 +16,14 @@ import torch
 from torch import nn
 
 from segtool.core.errors import SegtoolError
-from segtool.core.paths import KNOWN_WEIGHTS, cached_weight_file, torch_checkpoint_dir
+from segtool.core.weights import fetch_weights, weight_url
 
 __all__ = ["VGG19_LAYERS", "VGG19_URL", "VGGFeatures", "check_layer_names", "layer_index",
            "load_vgg19", "resolve_weights_file"]
 
 # Convolutions per block in VGG-19 (torchvision cfg "E"); channels per block.
 _BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
-VGG19_URL = "https://download.pytorch.org/models/" + KNOWN_WEIGHTS["vgg19"]
+VGG19_URL = weight_url("vgg19")
 
 
 def _layer_names() -> tuple[str, ...]:
@@ -96,59 +95,22 @@ class VGGFeatures(nn.Module):
         return out
 
 
-def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """True when a TCP connection opens within ``timeout`` (DNS included, so never a hang)."""
-    import socket
-
-    result = []
-
-    def probe() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            pass
-
-    worker = threading.Thread(target=probe, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    return bool(result)
+# How a stylize user gets past missing ImageNet weights; ends the offline error line.
+_WAYS_OUT = "pass --weights PATH, or use --random-weights for a test run"
 
 
-def _missing_weights_message(cached: Path, reason: str) -> str:
-    return (f"{cached.name}: VGG-19 ImageNet weights not found in the torch cache {cached.parent} "
-            f"and {reason}; copy {cached.name} there (or set $TORCH_HOME), pass --weights PATH, "
-            "or use --random-weights for a test run")
-
-
-def resolve_weights_file(weights: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+def resolve_weights_file(weights: str | os.PathLike | None = None) -> Path:
     """The VGG-19 weight file: ``weights`` if given, else the torch cache, else a bounded download.
 
-    Offline and not cached is a SegtoolError within a few seconds (no retries, no hang).
-    ``$SEGTOOL_OFFLINE=1`` skips the download attempt.
+    Offline (or ``$SEGTOOL_OFFLINE=1``) and not cached is a SegtoolError within a few seconds
+    (see ``segtool.core.weights``).
     """
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
             raise SegtoolError(f"{path}: --weights file not found")
         return path
-    cached = cached_weight_file("vgg19")
-    if cached.is_file():
-        return cached
-    if not download or os.environ.get("SEGTOOL_OFFLINE"):
-        raise SegtoolError(_missing_weights_message(cached, "downloads are off ($SEGTOOL_OFFLINE)"))
-    if not _reachable("download.pytorch.org"):
-        raise SegtoolError(_missing_weights_message(cached, "download.pytorch.org is not reachable (offline?)"))
-    from segtool.core.console import notice
-
-    notice(f"downloading {VGG19_URL} (548 MB) to {torch_checkpoint_dir()}")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # torch writes to a temp file and checks the hash prefix before moving it into place.
-        torch.hub.download_url_to_file(VGG19_URL, str(cached), hash_prefix="dcbb9e9d", progress=True)
-    except Exception as exc:  # noqa: BLE001 - any network/hash failure is the same user-facing problem
-        raise SegtoolError(_missing_weights_message(cached, f"the download failed ({exc})")) from None
-    return cached
+    return fetch_weights(VGG19_URL, "VGG-19", _WAYS_OUT)
 
 
 def _load_state(path: Path, depth: int) -> dict[str, torch.Tensor]:
