@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 from pathlib import Path
 
 from torch import nn
 
 from segtool.core.errors import SegtoolError
 from segtool.models._registry import ModelInfo, check_options, lookup, registered_names
+
+# Importing a family module registers its builders; this order is the listing order.
+# isort: off
+from segtool.models import fcn8, fcn_resnet18, fcn_vgg, bisenetv2  # noqa: F401
+# isort: on
 from segtool.models.torchvision_models import (
     PREFIX,
     create_torchvision_model,
@@ -30,10 +34,6 @@ from segtool.models.torchvision_models import (
 )
 
 __all__ = ["ModelInfo", "create_model", "get_model_info", "list_models"]
-
-# Importing a family module registers its builders; this order is the listing order.
-for _family in ("fcn8", "fcn_resnet18", "fcn_vgg", "bisenetv2"):
-    importlib.import_module(f"segtool.models.{_family}")
 
 
 def list_models(*, include_torchvision: bool = False) -> list[str]:
