@@ -21,7 +21,7 @@ from segtool.ops.boxes import (
     to_pixels,
     validate_boxes,
 )
-from segtool.ops.boxes.files import read_boxes
+from segtool.ops.boxes.read import read_boxes
 
 TORCHVISION = {"iou": tvops.box_iou, "giou": tvops.generalized_box_iou,
                "diou": tvops.distance_box_iou, "ciou": tvops.complete_box_iou}

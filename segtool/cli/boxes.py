@@ -13,12 +13,10 @@ from typing import Annotated
 
 import typer
 
-from segtool.cli.options import Device, Force, Json, NpuTransfer, Quiet, Threads, device_from_options
-from segtool.core.errors import SegtoolError
+from segtool.cli.options import Force, Json, Quiet, Runtime, hw_option, with_runtime
 
 app = typer.Typer()
 
-MAX_MATRIX_VALUES = 10**8  # a printed matrix beyond this is never useful: --best / --min-iou answer big inputs
 BOX_HELP = ("Boxes: a CSV file (4 numbers per line, or a header naming x1,y1,x2,y2 / x,y,w,h / cx,cy,w,h), "
             "JSON (list of 4-lists or objects), JSON lines, or - for stdin.")
 
@@ -37,19 +35,6 @@ class IouKind(str, Enum):
 
 
 # ---- option parsing (pure strings, no torch) ---------------------------------------------------
-
-def _parse_size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    parts = text.lower().replace("*", "x").split("x")
-    try:
-        height, width = (int(p) for p in parts)
-    except ValueError:
-        raise typer.BadParameter(f"expected HxW like 561x728, got {text!r}") from None
-    if height < 1 or width < 1:
-        raise typer.BadParameter(f"height and width must be at least 1, got {text!r}")
-    return height, width
-
 
 def _parse_numbers(text: str, option: str) -> list[float]:
     try:
@@ -90,23 +75,10 @@ def _load_image(path: Path):
     return to_rgb(open_image(path), path)
 
 
-def _is_number(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _num(value: float) -> str:
-    from segtool.ops.boxes.files import format_number
-
-    return format_number(float(value))
-
-
 # ---- anchors -----------------------------------------------------------------------------------
 
 @app.command("anchors")
+@with_runtime
 def anchors(
     image: Annotated[Path | None, typer.Option("--image", help="Image whose size the anchors cover.")] = None,
     size: Annotated[str | None, typer.Option("--size", help="Image size HxW instead of --image, e.g. 561x728.")] = None,
@@ -119,18 +91,13 @@ def anchors(
     json_out: Annotated[bool, typer.Option("--json", help="JSON (JSON lines with --all).")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV with a header.")] = False,
     force: Force = False,
-    device: Device = "auto",
-    npu_transfer: NpuTransfer = False,
-    threads: Threads = None,
-    quiet: Quiet = False,
+    *,
+    runtime: Runtime,
 ) -> None:
     """Anchor boxes of d2l's multibox_prior: count and layout, the anchors at a pixel, or all of them.
 
     Every pixel gets n + m - 1 anchors: (size_i, ratio_1) for each size, then (size_1, ratio_j).
     """
-    from segtool.core.console import set_quiet
-
-    set_quiet(quiet)
     if (image is None) == (size is None):
         raise typer.BadParameter("give exactly one of --image or --size")
     size_list, ratio_list = _parse_numbers(sizes, "--sizes"), _parse_numbers(ratios, "--ratios")
@@ -140,9 +107,10 @@ def anchors(
         raise typer.BadParameter("--draw needs --at Y,X (the pixel whose anchors to draw)")
     if all_anchors and point is not None:
         raise typer.BadParameter("give --all or --at, not both")
-    height, width = _image_size(image) if image is not None else _parse_size(size)
+    height, width = _image_size(image) if image is not None else hw_option(size, "--size", square=False)
 
     from segtool.ops.boxes import anchors as anc
+    from segtool.ops.boxes import output
 
     anc.check_anchor_args(height, width, size_list, ratio_list)
     if point is not None:
@@ -152,95 +120,38 @@ def anchors(
 
         check_output(draw, force)
         background = _load_image(image) if image is not None else None
-    dev = device_from_options(device, npu_transfer, threads)
+    dev = runtime.device()
 
     if all_anchors:
-        _stream_all_anchors(height, width, size_list, ratio_list, pixels, "csv" if style == "text" else style, dev)
+        output.write_all_anchors(sys.stdout, height, width, size_list, ratio_list, pixels,
+                                 "csv" if style == "text" else style, dev)
     elif point is not None:
-        boxes = anc.anchors_at(height, width, size_list, ratio_list, *point, pixels=pixels, device=dev).cpu()
-        _print_anchors_at(height, width, size_list, ratio_list, point, boxes, pixels, style)
+        boxes = anc.anchors_at(height, width, size_list, ratio_list, *point, pixels=pixels, device=dev)
+        output.write_anchors_at(sys.stdout, height, width, size_list, ratio_list, point, boxes, pixels, style)
         if draw is not None:
             _draw_anchors(background, height, width, size_list, ratio_list, point, draw, force, dev)
     else:
-        _print_anchor_layout(height, width, size_list, ratio_list, style)
-
-
-def _print_anchor_layout(height, width, sizes, ratios, style) -> None:
-    from segtool.core.console import emit_json, emit_line
-    from segtool.ops.boxes import anchors as anc
-    from segtool.ops.boxes.tables import TableWriter
-
-    shapes = anc.anchor_shapes(height, width, sizes, ratios)
-    count = anc.anchor_count(height, width, sizes, ratios)
-    if style == "jsonl":
-        emit_json({"height": height, "width": width, "sizes": sizes, "ratios": ratios,
-                   "per_pixel": len(shapes), "count": count, "shape": [1, count, 4],
-                   "order": ["row", "column", "anchor"], "layout": [vars(s) for s in shapes]})
-        return
-    if style == "text":
-        emit_line(f"image {height}x{width} (HxW), sizes {', '.join(map(_num, sizes))}, "
-                  f"ratios {', '.join(map(_num, ratios))}")
-        emit_line(f"{len(shapes)} anchors per pixel (n + m - 1), {count} in all: tensor (1, {count}, 4), "
-                  "normalised xyxy, pixel-major (row, column, anchor)")
-    table = TableWriter(sys.stdout, ["k", "size", "ratio", "width", "height", "width_px", "height_px"], style)
-    table.write([[str(s.k), _num(s.size), _num(s.ratio), f"{s.width:.6g}", f"{s.height:.6g}",
-                  f"{s.width_px:.6g}", f"{s.height_px:.6g}"] for s in shapes])
-    table.close()
-
-
-def _print_anchors_at(height, width, sizes, ratios, point, boxes, pixels, style) -> None:
-    from segtool.core.console import emit_json
-    from segtool.ops.boxes import anchors as anc
-    from segtool.ops.boxes.tables import TableWriter, format_float32
-
-    shapes = anc.anchor_shapes(height, width, sizes, ratios)
-    coords = format_float32(boxes.numpy()).tolist()
-    if style == "jsonl":
-        emit_json({"height": height, "width": width, "at": {"y": point[0], "x": point[1]},
-                   "units": "pixels" if pixels else "normalized",
-                   "anchors": [{"k": s.k, "size": s.size, "ratio": s.ratio,
-                                **{k: float(v) for k, v in zip(("x1", "y1", "x2", "y2"), c, strict=True)}}
-                               for s, c in zip(shapes, coords, strict=True)]})
-        return
-    table = TableWriter(sys.stdout, ["k", "size", "ratio", "x1", "y1", "x2", "y2"], style)
-    table.write([[str(s.k), _num(s.size), _num(s.ratio), *c] for s, c in zip(shapes, coords, strict=True)])
-    table.close()
-
-
-def _stream_all_anchors(height, width, sizes, ratios, pixels, style, dev) -> None:
-    import numpy as np
-
-    from segtool.ops.boxes import anchors as anc
-    from segtool.ops.boxes.tables import TableWriter, format_float32
-
-    per_pixel = anc.anchors_per_pixel(sizes, ratios)
-    table = TableWriter(sys.stdout, ["row", "col", "k", "x1", "y1", "x2", "y2"], style)
-    scale = anc.pixel_scale(height, width, dev) if pixels else None
-    band = max(1, 65536 // (width * per_pixel))  # image rows per chunk: ~64k anchors of text at a time
-    row_cells = width * per_pixel
-    col_k = np.stack((np.repeat(np.arange(width), per_pixel), np.tile(np.arange(per_pixel), width)), 1).astype(str)
-    for r0 in range(0, height, band):
-        r1 = min(height, r0 + band)
-        grid = anc.anchor_grid(height, width, sizes, ratios, rows=(r0, r1), device=dev)
-        if scale is not None:
-            grid = grid * scale
-        rows = np.repeat(np.arange(r0, r1), row_cells).astype(str)[:, None]
-        cells = np.concatenate((rows, np.tile(col_k, (r1 - r0, 1)), format_float32(grid.reshape(-1, 4).cpu())), 1)
-        table.write(cells.tolist())
-    table.close()
+        output.write_anchor_layout(sys.stdout, height, width, size_list, ratio_list, style)
 
 
 def _draw_anchors(background, height, width, sizes, ratios, point, out, force, dev) -> None:
     from PIL import Image
 
-    from segtool.core.console import notice
-    from segtool.core.io import save_image
     from segtool.ops.boxes import anchors as anc
-    from segtool.viz.draw_boxes import draw_boxes
+    from segtool.ops.boxes.write import format_number
 
     canvas = background if background is not None else Image.new("RGB", (width, height), "white")
     boxes = anc.anchors_at(height, width, sizes, ratios, *point, pixels=True, device=dev).cpu().tolist()
-    labels = [f"s={_num(s.size)}, r={_num(s.ratio)}" for s in anc.anchor_shapes(height, width, sizes, ratios)]
+    labels = [f"s={format_number(s.size)}, r={format_number(s.ratio)}"
+              for s in anc.anchor_shapes(height, width, sizes, ratios)]
+    _save_drawing(canvas, boxes, labels, out, force)
+
+
+def _save_drawing(canvas, boxes, labels, out: Path, force: bool) -> None:
+    from segtool.core.console import notice
+    from segtool.core.io import save_image
+    from segtool.viz.draw_boxes import draw_boxes
+
     save_image(draw_boxes(canvas, boxes, labels), out, force=force)
     notice(f"wrote {out}")
 
@@ -249,8 +160,8 @@ def _draw_anchors(background, height, width, sizes, ratios, point, out, force, d
 
 def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat | None, fix: bool):
     """The box sets (1 or 2) as validated float64 xyxy tensors, with their BoxSets."""
-    from segtool.ops.boxes.files import boxes_from_text, read_boxes
     from segtool.ops.boxes.formats import validate_boxes
+    from segtool.ops.boxes.read import boxes_from_text, read_boxes
 
     fmt = in_format.value if in_format else None
     if sum(s == "-" for s in sources) > 1:
@@ -267,14 +178,8 @@ def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat |
     return sets, tensors
 
 
-def _to_device(tensor, dev):
-    """float64 where the device has it (MPS does not)."""
-    import torch
-
-    return tensor.to(dev, dtype=torch.float32 if dev.type == "mps" else torch.float64)
-
-
 @app.command("iou")
+@with_runtime
 def iou(
     a: Annotated[str | None, typer.Argument(help=f"Set A. {BOX_HELP}", show_default=False)] = None,
     b: Annotated[str | None, typer.Argument(help="Set B (same forms); default: A against itself.",
@@ -292,19 +197,14 @@ def iou(
     draw: Annotated[Path | None, typer.Option("--draw", help="Image to draw A and B on (with -o).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="PNG written by --draw.")] = None,
     force: Force = False,
-    device: Device = "auto",
-    npu_transfer: NpuTransfer = False,
-    threads: Threads = None,
-    quiet: Quiet = False,
+    *,
+    runtime: Runtime,
 ) -> None:
     """Pairwise IoU / GIoU / DIoU / CIoU of box sets A and B: the matrix, best matches, or pairs above T.
 
     Memory stays bounded (rows of A are compared with B in blocks), so --best and --min-iou work
     for 100,000 x 100,000 boxes.
     """
-    from segtool.core.console import set_quiet
-
-    set_quiet(quiet)
     style = _style(json_out, csv_out)
     if (draw is None) != (output is None):
         raise typer.BadParameter("--draw IMG and -o OUT.png go together")
@@ -315,78 +215,20 @@ def iou(
         check_output(output, force)
         canvas = _load_image(draw)
     sets, tensors = _read_box_sets([s for s in (a, b) if s is not None], box or [], in_format, fix)
-    dev = device_from_options(device, npu_transfer, threads)
-    boxes_a, boxes_b = _to_device(tensors[0], dev), _to_device(tensors[-1], dev)
+
+    from segtool.ops.boxes.formats import on_device
+    from segtool.ops.boxes.output import write_matches, write_matrix
+
+    dev = runtime.device()
+    boxes_a, boxes_b = on_device(tensors[0], dev), on_device(tensors[-1], dev)
     if best or min_iou is not None:
-        _print_matches(boxes_a, boxes_b, kind.value, best, min_iou, style)
+        write_matches(sys.stdout, boxes_a, boxes_b, kind.value, style, best=best, min_iou=min_iou)
     else:
-        _print_matrix(boxes_a, boxes_b, kind.value, style)
+        write_matrix(sys.stdout, boxes_a, boxes_b, kind.value, style)
     if canvas is not None:
-        _draw_sets(canvas, output, tensors, force)
-
-
-def _print_matrix(boxes_a, boxes_b, kind: str, style: str) -> None:
-    from segtool.ops.boxes.iou import iter_iou_blocks
-
-    n, m = boxes_a.shape[0], boxes_b.shape[0]
-    if n * m > MAX_MATRIX_VALUES:
-        raise SegtoolError(f"{n} x {m} = {n * m} values is too many to print as a matrix; "
-                           "use --best or --min-iou T")
-    out = sys.stdout
-    if style == "jsonl":
-        out.write(f'{{"kind": "{kind}", "shape": [{n}, {m}], "matrix": [')
-    first = True
-    for _, block in iter_iou_blocks(boxes_a, boxes_b, kind):
-        rows = block.cpu().tolist()
-        if style == "text":
-            out.write("".join(" ".join(f"{v:7.4f}" for v in row) + "\n" for row in rows))
-        elif style == "csv":
-            out.write("".join(",".join(_num(v) for v in row) + "\n" for row in rows))
-        else:
-            for row in rows:
-                out.write(("\n  " if first else ",\n  ") + "[" + ", ".join(_num(v) for v in row) + "]")
-                first = False
-    if style == "jsonl":
-        out.write("\n]}\n")
-    out.flush()
-
-
-def _print_matches(boxes_a, boxes_b, kind: str, best: bool, min_iou: float | None, style: str) -> None:
-    import torch
-
-    from segtool.ops.boxes.iou import best_match, iter_pairs_above
-    from segtool.ops.boxes.tables import TableWriter
-
-    table = TableWriter(sys.stdout, ["a", "b", kind], style)
-
-    def rows(ia, ib, values):
-        return [[str(i), str(j), f"{v:.4f}" if style == "text" else _num(v)]
-                for i, j, v in zip(ia.tolist(), ib.tolist(), values.tolist(), strict=True)]
-
-    if best:
-        values, indices = best_match(boxes_a, boxes_b, kind)
-        ia = torch.arange(values.shape[0], device=values.device)
-        if min_iou is not None:
-            keep = values >= min_iou
-            ia, indices, values = ia[keep], indices[keep], values[keep]
-        table.write(rows(ia, indices, values))
-    else:
-        for ia, ib, values in iter_pairs_above(boxes_a, boxes_b, min_iou, kind):
-            table.write(rows(ia, ib, values))
-    table.close()
-
-
-def _draw_sets(canvas, output: Path, tensors, force: bool) -> None:
-    from segtool.core.console import notice
-    from segtool.core.io import save_image
-    from segtool.viz.draw_boxes import draw_boxes
-
-    boxes, labels = [], []
-    for name, t in zip("AB", tensors, strict=False):
-        boxes += t.cpu().tolist()
-        labels += [f"{name}{i}" for i in range(t.shape[0])]
-    save_image(draw_boxes(canvas, boxes, labels), output, force=force)
-    notice(f"wrote {output}")
+        boxes = [box for t in tensors for box in t.tolist()]
+        labels = [f"{name}{i}" for name, t in zip("AB", tensors, strict=False) for i in range(t.shape[0])]
+        _save_drawing(canvas, boxes, labels, output, force)
 
 
 # ---- box-convert -------------------------------------------------------------------------------
@@ -418,7 +260,7 @@ def box_convert(
     set_quiet(quiet)
     if normalize and denormalize:
         raise typer.BadParameter("give --normalize or --denormalize, not both")
-    image_size = _parse_size(size)
+    image_size = hw_option(size, "--size", square=False)
     if (normalize or denormalize or clip) and image_size is None:
         raise typer.BadParameter("--normalize, --denormalize and --clip need --size HxW")
     scale = "normalize" if normalize else "denormalize" if denormalize else None
@@ -434,6 +276,7 @@ def box_convert(
 # ---- nms ---------------------------------------------------------------------------------------
 
 @app.command("nms")
+@with_runtime
 def nms(
     boxes: Annotated[str, typer.Argument(help=BOX_HELP)],
     scores: Annotated[str, typer.Option("--scores", help="Scores: a column of BOXES (e.g. score), a file "
@@ -449,21 +292,17 @@ def nms(
     fix: Annotated[bool, typer.Option("--fix", help="Swap inverted corners instead of failing.")] = False,
     json_out: Json = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV with a header.")] = False,
-    device: Device = "auto",
-    npu_transfer: NpuTransfer = False,
-    threads: Threads = None,
-    quiet: Quiet = False,
+    *,
+    runtime: Runtime,
 ) -> None:
     """Non-maximum suppression: the indices (0-based, best score first) of the boxes that survive."""
     import torch
 
-    from segtool.core.console import emit_json, set_quiet
-    from segtool.ops.boxes.files import column_values
-    from segtool.ops.boxes.formats import FIELDS
+    from segtool.ops.boxes.formats import on_device
     from segtool.ops.boxes.nms import suppress
-    from segtool.ops.boxes.tables import TableWriter
+    from segtool.ops.boxes.output import write_kept
+    from segtool.ops.boxes.read import column_values
 
-    set_quiet(quiet)
     style = _style(json_out, csv_out)
     (box_set,), (xyxy,) = _read_box_sets([boxes], [], in_format, fix)
     score_values = torch.tensor(column_values(box_set, scores, "--scores"), dtype=torch.float64)
@@ -472,19 +311,7 @@ def nms(
         class_values = column_values(box_set, classes, "--classes", numeric=False)
         ids = {}
         class_ids = torch.tensor([ids.setdefault(str(c), len(ids)) for c in class_values])
-    dev = device_from_options(device, npu_transfer, threads)
-    keep = suppress(_to_device(xyxy, dev), _to_device(score_values, dev), iou_threshold, classes=class_ids,
+    dev = runtime.device()
+    keep = suppress(on_device(xyxy, dev), on_device(score_values, dev), iou_threshold, classes=class_ids,
                     min_score=min_score)
-    keep = keep.cpu().tolist()
-    if not rows:
-        if style == "jsonl":
-            emit_json({"kept": keep, "count": len(keep), "of": len(box_set)})
-        else:
-            sys.stdout.write("".join(f"{i}\n" for i in (["index"] if style == "csv" else []) + keep))
-        return
-    columns = ["index", "score"] + (["class"] if classes is not None else []) + list(FIELDS[box_set.fmt])
-    textual = class_values is not None and not all(_is_number(c) for c in class_values)
-    table = TableWriter(sys.stdout, columns, style, quoted=["class"] if textual else ())
-    table.write([[str(i), _num(score_values[i])] + ([str(class_values[i])] if classes is not None else [])
-                 + [_num(v) for v in box_set.records[i].box] for i in keep])
-    table.close()
+    write_kept(sys.stdout, box_set, keep.cpu().tolist(), score_values, class_values, rows=rows, style=style)

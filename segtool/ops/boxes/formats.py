@@ -34,6 +34,12 @@ def as_float(boxes: Tensor) -> Tensor:
     return boxes.to(torch.float64)
 
 
+def on_device(values: Tensor, device) -> Tensor:
+    """Boxes (or scores) on ``device`` in float64, or float32 where the device has no float64 (MPS):
+    box coordinates of large images need the precision, IoU ties must not depend on rounding."""
+    return values.to(device, dtype=torch.float32 if torch.device(device).type == "mps" else torch.float64)
+
+
 def convert_boxes(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
     """Convert ``(..., 4)`` boxes between ``xyxy``, ``xywh`` and ``cxcywh`` (float result)."""
     check_format(in_fmt)

@@ -13,7 +13,6 @@ from typing import IO
 
 import torch
 
-from segtool.ops.boxes.files import RecordWriter, stream_records
 from segtool.ops.boxes.formats import (
     check_format,
     clip_boxes,
@@ -22,6 +21,8 @@ from segtool.ops.boxes.formats import (
     to_pixels,
     validate_boxes,
 )
+from segtool.ops.boxes.read import stream_records
+from segtool.ops.boxes.write import RecordWriter
 
 BATCH = 4096
 SCALES = ("normalize", "denormalize")

@@ -1,0 +1,171 @@
+"""What the box commands print: anchor tables, IoU matrices streamed by row block, match tables, kept boxes.
+
+Each writer takes the output stream and a style (``text``, ``csv`` or ``jsonl``), so the commands
+stay thin and every output can be produced and tested without the CLI. Big outputs are written
+block by block and never held as text at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import IO
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from segtool.core.errors import SegtoolError
+from segtool.ops.boxes import anchors as anc
+from segtool.ops.boxes.formats import FIELDS
+from segtool.ops.boxes.iou import best_match, iter_iou_blocks, iter_pairs_above
+from segtool.ops.boxes.read import BoxSet
+from segtool.ops.boxes.tables import TableWriter, format_float32
+from segtool.ops.boxes.write import format_number
+
+MAX_MATRIX_VALUES = 10**8  # a printed matrix beyond this is never useful: --best / --min-iou answer big inputs
+
+
+def _num(value: float) -> str:
+    return format_number(float(value))
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# ---- anchors -----------------------------------------------------------------------------------
+
+def write_anchor_layout(out: IO[str], height: int, width: int, sizes: Sequence[float], ratios: Sequence[float],
+                        style: str) -> None:
+    """How many anchors an image gets and the shape of each (k, size, ratio, width, height)."""
+    shapes = anc.anchor_shapes(height, width, sizes, ratios)
+    count = anc.anchor_count(height, width, sizes, ratios)
+    if style == "jsonl":
+        report = {"height": height, "width": width, "sizes": list(sizes), "ratios": list(ratios),
+                  "per_pixel": len(shapes), "count": count, "shape": [1, count, 4],
+                  "order": ["row", "column", "anchor"], "layout": [vars(s) for s in shapes]}
+        out.write(json.dumps(report, indent=2) + "\n")
+        out.flush()
+        return
+    if style == "text":
+        out.write(f"image {height}x{width} (HxW), sizes {', '.join(map(_num, sizes))}, "
+                  f"ratios {', '.join(map(_num, ratios))}\n")
+        out.write(f"{len(shapes)} anchors per pixel (n + m - 1), {count} in all: tensor (1, {count}, 4), "
+                  "normalised xyxy, pixel-major (row, column, anchor)\n")
+    table = TableWriter(out, ["k", "size", "ratio", "width", "height", "width_px", "height_px"], style)
+    table.write([[str(s.k), _num(s.size), _num(s.ratio), f"{s.width:.6g}", f"{s.height:.6g}",
+                  f"{s.width_px:.6g}", f"{s.height_px:.6g}"] for s in shapes])
+    table.close()
+
+
+def write_anchors_at(out: IO[str], height: int, width: int, sizes, ratios, point: tuple[int, int], boxes: Tensor,
+                     pixels: bool, style: str) -> None:
+    """The anchors centred on one pixel (``boxes`` from ``anchors_at``), one row per anchor."""
+    shapes = anc.anchor_shapes(height, width, sizes, ratios)
+    coords = format_float32(boxes.cpu().numpy()).tolist()
+    if style == "jsonl":
+        report = {"height": height, "width": width, "at": {"y": point[0], "x": point[1]},
+                  "units": "pixels" if pixels else "normalized",
+                  "anchors": [{"k": s.k, "size": s.size, "ratio": s.ratio,
+                               **{k: float(v) for k, v in zip(("x1", "y1", "x2", "y2"), c, strict=True)}}
+                              for s, c in zip(shapes, coords, strict=True)]}
+        out.write(json.dumps(report, indent=2) + "\n")
+        out.flush()
+        return
+    table = TableWriter(out, ["k", "size", "ratio", "x1", "y1", "x2", "y2"], style)
+    table.write([[str(s.k), _num(s.size), _num(s.ratio), *c] for s, c in zip(shapes, coords, strict=True)])
+    table.close()
+
+
+def write_all_anchors(out: IO[str], height: int, width: int, sizes, ratios, pixels: bool, style: str,
+                      device=None) -> None:
+    """Every anchor of the image as (row, col, k, x1, y1, x2, y2), computed and written a band of rows at a time."""
+    per_pixel = anc.anchors_per_pixel(sizes, ratios)
+    table = TableWriter(out, ["row", "col", "k", "x1", "y1", "x2", "y2"], style)
+    scale = anc.pixel_scale(height, width, device) if pixels else None
+    band = max(1, 65536 // (width * per_pixel))  # image rows per chunk: ~64k anchors of text at a time
+    row_cells = width * per_pixel
+    col_k = np.stack((np.repeat(np.arange(width), per_pixel), np.tile(np.arange(per_pixel), width)), 1).astype(str)
+    for r0 in range(0, height, band):
+        r1 = min(height, r0 + band)
+        grid = anc.anchor_grid(height, width, sizes, ratios, rows=(r0, r1), device=device)
+        if scale is not None:
+            grid = grid * scale
+        rows = np.repeat(np.arange(r0, r1), row_cells).astype(str)[:, None]
+        cells = np.concatenate((rows, np.tile(col_k, (r1 - r0, 1)), format_float32(grid.reshape(-1, 4).cpu())), 1)
+        table.write(cells.tolist())
+    table.close()
+
+
+# ---- iou ---------------------------------------------------------------------------------------
+
+def write_matrix(out: IO[str], boxes_a: Tensor, boxes_b: Tensor, kind: str, style: str,
+                 max_values: int = MAX_MATRIX_VALUES) -> None:
+    """The N x M matrix, one row block at a time; refuses matrices beyond ``max_values``."""
+    n, m = boxes_a.shape[0], boxes_b.shape[0]
+    if n * m > max_values:
+        raise SegtoolError(f"{n} x {m} = {n * m} values is too many to print as a matrix; "
+                           "use --best or --min-iou T")
+    if style == "jsonl":
+        out.write(f'{{"kind": "{kind}", "shape": [{n}, {m}], "matrix": [')
+    first = True
+    for _, block in iter_iou_blocks(boxes_a, boxes_b, kind):
+        rows = block.cpu().tolist()
+        if style == "text":
+            out.write("".join(" ".join(f"{v:7.4f}" for v in row) + "\n" for row in rows))
+        elif style == "csv":
+            out.write("".join(",".join(_num(v) for v in row) + "\n" for row in rows))
+        else:
+            for row in rows:
+                out.write(("\n  " if first else ",\n  ") + "[" + ", ".join(_num(v) for v in row) + "]")
+                first = False
+    if style == "jsonl":
+        out.write("\n]}\n")
+    out.flush()
+
+
+def write_matches(out: IO[str], boxes_a: Tensor, boxes_b: Tensor, kind: str, style: str, *, best: bool,
+                  min_iou: float | None) -> None:
+    """Rows (a, b, value): the best match in B of each box in A (``best``), or every pair >= ``min_iou``."""
+    table = TableWriter(out, ["a", "b", kind], style)
+
+    def rows(ia, ib, values):
+        return [[str(i), str(j), f"{v:.4f}" if style == "text" else _num(v)]
+                for i, j, v in zip(ia.tolist(), ib.tolist(), values.tolist(), strict=True)]
+
+    if best:
+        values, indices = best_match(boxes_a, boxes_b, kind)
+        ia = torch.arange(values.shape[0], device=values.device)
+        if min_iou is not None:
+            keep = values >= min_iou
+            ia, indices, values = ia[keep], indices[keep], values[keep]
+        table.write(rows(ia, indices, values))
+    else:
+        for ia, ib, values in iter_pairs_above(boxes_a, boxes_b, min_iou, kind):
+            table.write(rows(ia, ib, values))
+    table.close()
+
+
+# ---- nms ---------------------------------------------------------------------------------------
+
+def write_kept(out: IO[str], box_set: BoxSet, keep: list[int], scores: Tensor, classes: list | None, *,
+               rows: bool, style: str) -> None:
+    """The boxes NMS kept: their indices only, or (``rows``) index, score, class and the box as read."""
+    if not rows:
+        if style == "jsonl":
+            out.write(json.dumps({"kept": keep, "count": len(keep), "of": len(box_set)}, indent=2) + "\n")
+        else:
+            out.write("".join(f"{i}\n" for i in (["index"] if style == "csv" else []) + keep))
+        out.flush()
+        return
+    columns = ["index", "score"] + (["class"] if classes is not None else []) + list(FIELDS[box_set.fmt])
+    textual = classes is not None and not all(_is_number(c) for c in classes)
+    table = TableWriter(out, columns, style, quoted=["class"] if textual else ())
+    table.write([[str(i), _num(scores[i])] + ([str(classes[i])] if classes is not None else [])
+                 + [_num(v) for v in box_set.records[i].box] for i in keep])
+    table.close()
