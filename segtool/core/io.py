@@ -19,6 +19,15 @@ from segtool.core.errors import SegtoolError
 STDIO = "-"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+_CREATE_MODE = 0o666 & ~_umask()  # what open() would give a new file
+
+
 def is_stdio(path: str | os.PathLike | None) -> bool:
     return path is not None and str(path) == STDIO
 
@@ -92,6 +101,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", force: bool = False) 
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
+        os.fchmod(fd, _CREATE_MODE)  # mkstemp makes 0600; a written file gets what the umask gives
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
