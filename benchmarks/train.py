@@ -66,9 +66,10 @@ def bench_steps(models: list[str], small: int = 64) -> None:
 
 
 def loader_images_per_s(root: Path, crop: int, batches: int = 20, batch: int = 8) -> tuple[float, int]:
+    from segtool.data.sources import DataSource
     from segtool.data.transforms import train_transforms
     from segtool.engine.distributed import DistInfo
-    from segtool.engine.loaders import DataSource, default_workers, open_dataset, train_loader
+    from segtool.engine.loaders import default_workers, open_dataset, train_loader
 
     dataset = open_dataset(DataSource("demo", root), "train", transforms=train_transforms((crop, crop)))
     workers = default_workers()

@@ -53,20 +53,16 @@ def evaluate(
 ) -> None:
     """Score CHECKPOINT on a split: pixel acc, mean acc, mIoU, fwIoU and per-class IoU/acc/Dice."""
     from segtool.core.console import emit_json, set_quiet
-    from segtool.engine.checkpoint import load_checkpoint
+    from segtool.engine.checkpoint import load_checkpoint, source_for_checkpoint, window_for_checkpoint
     from segtool.engine.evaluate import evaluate_checkpoint, render_report, write_confusion
-    from segtool.engine.loaders import DataSource, find_data_source
 
     set_quiet(quiet)
     win, step = _parse_hw(window, "--window"), _parse_hw(stride, "--stride")
     if confusion is not None:
         _check_confusion_target(confusion, force)
     ckpt = load_checkpoint(checkpoint)
-    if data is not None or fmt is not None:
-        source = find_data_source(data, fmt or "auto", (ckpt.get("data") or {}).get("demo") or {})
-    else:
-        source = DataSource.from_dict(ckpt["data"])
-    win, step = _window(ckpt, sliding_window, win, step)
+    source = source_for_checkpoint(ckpt, data, fmt)
+    win, step = window_for_checkpoint(ckpt, sliding_window, win, step)
     torch_device = _device(device, npu_transfer, threads)
     result, names = evaluate_checkpoint(ckpt, source, split, torch_device, batch_size=batch_size,
                                         workers=workers, palette=palette, amp=amp,
@@ -80,15 +76,6 @@ def evaluate(
     if json_out:
         emit_json({"checkpoint": str(checkpoint), "model": ckpt["model_name"], "split": split,
                    "data": str(source.root) if source.root else None, "images": result.images, **result.scores})
-
-
-def _window(ckpt: dict, sliding: bool, window, stride):
-    """--sliding-window defaults: the training crop, stride 2/3 of it; (None, None) without it."""
-    if not sliding:
-        return None, None
-    window = window or tuple(ckpt["config"].get("crop") or (512, 512))
-    stride = stride or (max(1, window[0] * 2 // 3), max(1, window[1] * 2 // 3))
-    return window, stride
 
 
 def _check_confusion_target(path: str, force: bool) -> None:
@@ -137,9 +124,8 @@ def predict(
     from segtool.core.errors import SegtoolError
     from segtool.core.io import is_stdio, iter_input_paths, plan_outputs
     from segtool.data.images import IMAGE_EXTENSIONS
-    from segtool.engine.checkpoint import load_checkpoint, model_from_checkpoint, palette_from_checkpoint
+    from segtool.engine.checkpoint import load_checkpoint, palette_from_checkpoint, window_for_checkpoint
     from segtool.engine.predict import OUTPUT_FORMATS, Predictor, predict_files
-    from segtool.models import get_model_info
 
     set_quiet(quiet)
     if out_format not in OUTPUT_FORMATS:
@@ -151,10 +137,8 @@ def predict(
     paths, targets = [source for source, _ in plan], dict(plan)
     ckpt = load_checkpoint(checkpoint)
     torch_device = _device(device, npu_transfer, threads)
-    win, step = _window(ckpt, sliding_window, win, step)
-    predictor = Predictor(model_from_checkpoint(ckpt, torch_device), torch_device,
-                          int(get_model_info(ckpt["model_name"]).size_multiple or 1),
-                          ckpt["config"].get("normalize"), amp, win, step)
+    win, step = window_for_checkpoint(ckpt, sliding_window, win, step)
+    predictor = Predictor.from_checkpoint(ckpt, torch_device, amp=amp, window=win, stride=step)
     with progress() as bar:
         task = bar.add_task("predict", total=len(paths))
         report = predict_files(predictor, paths, targets.__getitem__, palette=palette_from_checkpoint(ckpt),

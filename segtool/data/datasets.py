@@ -10,7 +10,7 @@ from pathlib import Path
 
 from segtool.core.errors import SegtoolError
 from segtool.data.base import SMALL_IMAGE_POLICIES, SegmentationDataset
-from segtool.data.sources import FORMATS, resolve_source
+from segtool.data.sources import FORMATS, resolve_split
 
 __all__ = ["FORMATS", "build_dataset"]
 
@@ -29,12 +29,12 @@ def build_dataset(fmt: str, root: str | Path | None, split: str = "train", *, tr
         raise SegtoolError(f"small_images must be one of {', '.join(SMALL_IMAGE_POLICIES)}, got {small_images!r}")
     if small_images == "drop" and crop is None:
         raise SegtoolError("small_images='drop' needs a crop size to compare against")
-    source = resolve_source(fmt, root, split, palette=palette, binary=binary, download=download)
-    dataset = SegmentationDataset(source.samples, source.palette, decoder=source.decoder, transforms=transforms,
+    files = resolve_split(fmt, root, split, palette=palette, binary=binary, download=download)
+    dataset = SegmentationDataset(files.samples, files.palette, decoder=files.decoder, transforms=transforms,
                                   name=f"{fmt}:{split}")
     if small_images == "drop":
         dataset.drop_smaller_than(tuple(crop))
         if len(dataset) == 0:
-            raise SegtoolError(f"{source.root}: no {split} image is at least {crop[0]}x{crop[1]} (HxW); "
+            raise SegtoolError(f"{files.root}: no {split} image is at least {crop[0]}x{crop[1]} (HxW); "
                                "use small_images='pad' or a smaller crop")
     return dataset

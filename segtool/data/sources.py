@@ -1,8 +1,10 @@
-"""Where a dataset's files are and how to read its masks, for every format (torch-free).
+"""Where the data is, and which files a split of it holds, for every format (torch-free).
 
-``resolve_source`` turns (format, root, split, palette, binary) into the list of (image, mask)
-pairs, the palette and the ``MaskDecoder``; ``build_dataset`` wraps that in a torch Dataset and
-``voc-stats`` feeds it to worker processes.
+``DataSource`` names a dataset's location (format and root; the demo set until generated);
+``find_data_source`` turns ``--data`` / ``--format`` into one, detecting the format from the folder's
+layout. ``resolve_split`` turns (format, root, split, palette, binary) into ``SplitFiles``: the list of
+(image, mask) pairs, the palette and the ``MaskDecoder``; ``build_dataset`` wraps that in a torch
+Dataset and ``voc-stats`` feeds it to worker processes.
 """
 
 from __future__ import annotations
@@ -10,17 +12,99 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from segtool.core.conventions import DATASET_FORMATS
 from segtool.core.errors import SegtoolError
+from segtool.core.paths import default_voc_root
 from segtool.data import camvid, folder, voc
-from segtool.data.demo import demo_palette, ensure_demo_dataset, read_manifest
+from segtool.data.demo import MANIFEST, demo_palette, ensure_demo_dataset, read_manifest
 from segtool.data.mask_decoder import MaskDecoder
 from segtool.data.palettes import Palette, binary_palette, get_palette
 
-FORMATS = ("voc", "camvid", "folder", "demo")
+FORMATS = DATASET_FORMATS
 
+
+# -- where the data is ------------------------------------------------------------------------------
 
 @dataclass
-class Source:
+class DataSource:
+    """A dataset location: format (voc|camvid|folder|demo) and root folder (None: the demo set, not yet made)."""
+
+    format: str
+    root: Path | None
+    demo: dict | None = None  # ensure_demo_dataset arguments for the demo set
+    note: str = ""  # what to tell the user about the choice (the demo fallback)
+
+    def materialise(self) -> DataSource:
+        """Generate (or find in the cache) the demo set; other sources are returned unchanged."""
+        if self.format != "demo" or self.root is not None:
+            return self
+        return DataSource("demo", Path(ensure_demo_dataset(**self.demo)), self.demo, self.note)
+
+    def to_dict(self) -> dict:
+        """Plain types for a checkpoint (``weights_only`` loading); ``from_dict`` reads it back."""
+        return {"format": self.format, "root": str(self.root) if self.root else None, "demo": self.demo}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DataSource:
+        root = values.get("root")
+        return cls(values["format"], Path(root) if root else None, values.get("demo"))
+
+
+def detect_format(root: Path) -> str:
+    """demo (a demo.json manifest), voc (JPEGImages + SegmentationClass), folder (images/ + masks/), else camvid."""
+    for candidate in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
+        if voc.is_voc_folder(candidate):
+            return "demo" if (candidate / MANIFEST).is_file() else "voc"
+    if (root / "images").is_dir() or (root / "train" / "images").is_dir():
+        return "folder"
+    return "camvid"
+
+
+def demo_notice(demo: dict, voc_root: Path) -> str:
+    return (f"no --data given and no Pascal VOC at {voc_root}: training on the built-in demo set "
+            f"({demo['train']} train / {demo['val']} val images, {demo['size']}x{demo['size']} px, "
+            f"{demo['classes']} object classes + background, generated once into the segtool cache) with the demo preset "
+            "(see --print-config). For VOC: put VOCdevkit/ under ./data (or set SEGTOOL_DATA), or pass "
+            "--data PATH/TO/VOCdevkit.")
+
+
+def should_use_demo(data: str | None, fmt: str) -> bool:
+    """True when no data is named and the default VOC folder is absent (or --format demo)."""
+    if fmt == "demo":
+        return True
+    return data is None and fmt == "auto" and not default_voc_root().is_dir()
+
+
+def find_data_source(data: str | None, fmt: str, demo: dict, *, check: bool = True) -> DataSource:
+    """``--data`` (must exist) else VOC at the default place else the demo set; ``check=False`` (--print-config)
+    accepts a --data that is not there yet. ``fmt="auto"`` detects the format from the folder's layout."""
+    if fmt == "demo":
+        if data is not None:
+            return DataSource("demo", Path(data), demo)
+        return DataSource("demo", None, demo, demo_notice(demo, default_voc_root()))
+    if data is not None:
+        root = Path(data)
+        if not root.exists():
+            if check:
+                raise SegtoolError(f"{root}: dataset not found (--data)")
+            return DataSource(fmt, root)
+        return DataSource(detect_format(root) if fmt == "auto" else fmt, root)
+    if fmt in ("auto", "voc"):
+        voc_root = default_voc_root()
+        if voc_root.is_dir():
+            return DataSource("voc", voc_root)
+        if fmt == "voc":
+            raise SegtoolError(f"{voc_root}: no Pascal VOC at the default location; pass --data PATH")
+        return DataSource("demo", None, demo, demo_notice(demo, voc_root))
+    raise SegtoolError(f"--format {fmt} needs --data ROOT")
+
+
+# -- the files of one split ---------------------------------------------------------------------------
+
+@dataclass
+class SplitFiles:
+    """What one split of a DataSource holds: (image, mask) pairs and how to read the masks."""
+
     format: str
     root: Path
     split: str
@@ -29,8 +113,8 @@ class Source:
     decoder: MaskDecoder
 
 
-def resolve_source(fmt: str, root: str | Path | None, split: str = "train", *, palette: str | None = None,
-                   binary: bool = False, download: bool = False, check: bool = True) -> Source:
+def resolve_split(fmt: str, root: str | Path | None, split: str = "train", *, palette: str | None = None,
+                  binary: bool = False, download: bool = False, check: bool = True) -> SplitFiles:
     """Files, palette and mask decoder of a dataset; ``check=False`` leaves missing files to the caller."""
     if fmt not in FORMATS:
         raise SegtoolError(f"unknown dataset format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -68,8 +152,8 @@ def resolve_source(fmt: str, root: str | Path | None, split: str = "train", *, p
 
     if binary:
         pal = binary_palette() if override is None else _two_class(override)
-        return Source(fmt, root_path, split, samples, pal, MaskDecoder(pal, binary=True))
-    return Source(fmt, root_path, split, samples, pal, MaskDecoder(pal, value_map=value_map))
+        return SplitFiles(fmt, root_path, split, samples, pal, MaskDecoder(pal, binary=True))
+    return SplitFiles(fmt, root_path, split, samples, pal, MaskDecoder(pal, value_map=value_map))
 
 
 def _has_voc(root: Path) -> bool:

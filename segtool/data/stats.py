@@ -11,18 +11,18 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.data import camvid, voc
 from segtool.data.images import image_size, read_image
 from segtool.data.mask_decoder import MaskDecoder
-from segtool.data.palettes import IGNORE_INDEX
-from segtool.data.sources import Source, resolve_source
+from segtool.data.sources import SplitFiles, resolve_split
 
 SPLIT_CHOICES = ("train", "val", "trainval", "test", "all")
 ENET_C = 1.02  # ENet's class weight 1 / ln(c + p)
@@ -68,13 +68,18 @@ def measure_sample(task: tuple[int, Path, Path]) -> SampleStats:
     if out.size is not None and (labels.shape[1], labels.shape[0]) != out.size:
         out.problems.append((str(mask_path), f"mask is {labels.shape[1]}x{labels.shape[0]} but its image is "
                                              f"{out.size[0]}x{out.size[1]} (WxH)"))
-    out.counts = np.bincount(labels.reshape(-1), minlength=256)
+    out.counts = label_histogram(labels)
     num_classes = _worker["decoder"].palette.num_classes
     bad = np.flatnonzero(out.counts[num_classes:IGNORE_INDEX]) + num_classes
     if bad.size:
         out.problems.append((str(mask_path), f"labels {', '.join(map(str, bad.tolist()))} >= num_classes "
                                              f"{num_classes} (255 is the only other allowed value)"))
     return out
+
+
+def label_histogram(labels: np.ndarray) -> np.ndarray:
+    """Pixels per label value 0..255 of one mask."""
+    return np.bincount(np.asarray(labels).reshape(-1), minlength=256)
 
 
 def _strip(exc: SegtoolError, path: Path) -> str:
@@ -143,7 +148,7 @@ def iter_measurements(tasks: list[tuple[int, Path, Path]], decoder: MaskDecoder,
         yield from pool.imap_unordered(measure_sample, tasks, chunksize=chunk)
 
 
-def split_sizes(source: Source) -> dict[str, int]:
+def split_sizes(source: SplitFiles) -> dict[str, int]:
     """Images listed per split file next to the chosen one (VOC: train/val/trainval, CamVid: lists)."""
     counts: dict[str, int] = {}
     if source.format in ("voc", "demo"):
@@ -169,19 +174,19 @@ def _camvid_samples(root: Path, split: str) -> list:
 
 
 def gather_sources(fmt: str, root: Path, split: str, *, palette: str | None = None,
-                   binary: bool = False, download: bool = False) -> tuple[Source, list[tuple[Path, Path]], list[tuple[str, ...]]]:
+                   binary: bool = False, download: bool = False) -> tuple[SplitFiles, list[tuple[Path, Path]], list[tuple[str, ...]]]:
     """The source, its samples and each sample's splits; ``all`` = every split, each sample once."""
     if download and fmt == "voc":
-        resolve_source(fmt, root, "train", palette=palette, download=True, check=False)
+        resolve_split(fmt, root, "train", palette=palette, download=True, check=False)
     if split != "all" or fmt == "folder":  # a folder without split subfolders is one split already
-        source = resolve_source(fmt, root, split, palette=palette, binary=binary, check=False)
+        source = resolve_split(fmt, root, split, palette=palette, binary=binary, check=False)
         return source, source.samples, [(split,)] * len(source.samples)
     names = ("train", "val", "test") if fmt == "camvid" else ("train", "val")
     first = None
     order: dict[tuple[Path, Path], list[str]] = {}
     for name in names:
         try:
-            source = resolve_source(fmt, root, name, palette=palette, binary=binary, check=False)
+            source = resolve_split(fmt, root, name, palette=palette, binary=binary, check=False)
         except SegtoolError:
             if name == names[0] and fmt != "camvid":
                 raise
@@ -217,6 +222,14 @@ def dataset_stats(fmt: str, root: str | Path, split: str = "train", *, crop: tup
     return _report(source, samples, acc, split, crop, mean_std)
 
 
+def count_class_pixels(masks: Iterable[np.ndarray], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(labelled pixels per class, pixels of the images that contain each class), as voc-stats counts them."""
+    acc = StatsAccumulator(num_classes, None, [])
+    for index, labels in enumerate(masks):
+        acc.add(SampleStats(index, counts=label_histogram(labels)))
+    return acc.pixels[:num_classes], acc.pixels_of_images_with[:num_classes]
+
+
 def class_weights(pixels: np.ndarray, pixels_of_images_with: np.ndarray) -> tuple[list, list]:
     """(median frequency balancing, ENet 1/ln(1.02 + p)); None for classes never seen."""
     seen = pixels > 0
@@ -229,7 +242,7 @@ def class_weights(pixels: np.ndarray, pixels_of_images_with: np.ndarray) -> tupl
     return median_freq, enet
 
 
-def _report(source: Source, samples, acc: StatsAccumulator, split: str, crop, mean_std: bool) -> dict:
+def _report(source: SplitFiles, samples, acc: StatsAccumulator, split: str, crop, mean_std: bool) -> dict:
     nc = source.palette.num_classes
     class_pixels = acc.pixels[:nc]
     labelled = int(class_pixels.sum())
@@ -276,14 +289,3 @@ def _report(source: Source, samples, acc: StatsAccumulator, split: str, crop, me
 
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
-
-
-def parse_crop(text: str) -> tuple[int, int]:
-    """'224x224' / '320x480' (height x width) -> (h, w)."""
-    try:
-        height, width = (int(v) for v in text.lower().replace("*", "x").split("x"))
-    except ValueError:
-        raise ValueError(f"expected HxW such as 320x480, got {text!r}") from None
-    if height < 1 or width < 1:
-        raise ValueError(f"crop sides must be positive, got {text!r}")
-    return height, width

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from segtool.core.errors import SegtoolError
+from segtool.data.sources import DataSource
 from segtool.engine.config import TrainConfig
 from segtool.engine.distributed import DistInfo
 from segtool.engine.loaders import (
     DatasetInfo,
-    DataSource,
     SeededSampler,
     dataset_info,
     default_workers,
@@ -99,27 +99,17 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
     return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
 
 
-def count_class_pixels(dataset, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(labelled pixels per class, pixels of the images that contain each class) over the split."""
-    pixels = np.zeros(num_classes, dtype=np.int64)
-    pixels_of_images_with = np.zeros(num_classes, dtype=np.int64)
-    for index in range(len(dataset)):
-        labels = np.asarray(dataset.decoder(dataset.sample_paths(index)[1]))
-        counts = np.bincount(labels.reshape(-1), minlength=256)[:num_classes]
-        pixels += counts
-        pixels_of_images_with[counts > 0] += labels.size
-    return pixels, pixels_of_images_with
-
-
 def build_loss(config: TrainConfig, data: Data, device: torch.device) -> SegmentationLoss:
     num_classes = data.info.num_classes
     weights = None
     spec = config.class_weights
     if spec and spec != "none":
         if spec in ("median", "enet"):
-            from segtool.data.stats import class_weights
+            from segtool.data.stats import class_weights, count_class_pixels
 
-            median, enet = class_weights(*count_class_pixels(data.train_dataset, num_classes))
+            dataset = data.train_dataset
+            masks = (dataset.decoder(dataset.sample_paths(i)[1]) for i in range(len(dataset)))
+            median, enet = class_weights(*count_class_pixels(masks, num_classes))
             values = np.array([w or 0.0 for w in (median if spec == "median" else enet)])
             if not values.any():
                 raise SegtoolError("--class-weights: the training masks hold no labelled pixels")

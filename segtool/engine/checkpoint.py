@@ -158,3 +158,22 @@ def model_from_checkpoint(checkpoint: dict, device: torch.device) -> torch.nn.Mo
         raise SegtoolError(f"{checkpoint.get('path', 'checkpoint')}: weights do not fit model "
                            f"{checkpoint['model_name']} with {channels} outputs ({first})") from None
     return model.to(device).eval()
+
+
+def source_for_checkpoint(checkpoint: dict, data: str | None = None, fmt: str | None = None):
+    """The data to score a checkpoint on: ``data`` / ``fmt`` when given, else the set it was trained on."""
+    from segtool.data.sources import DataSource, find_data_source
+
+    if data is None and fmt is None:
+        return DataSource.from_dict(checkpoint["data"])
+    return find_data_source(data, fmt or "auto", (checkpoint.get("data") or {}).get("demo") or {})
+
+
+def window_for_checkpoint(checkpoint: dict, sliding: bool, window: tuple[int, int] | None = None,
+                          stride: tuple[int, int] | None = None):
+    """Sliding-window (window, stride): default window the training crop, stride 2/3 of it; (None, None) if off."""
+    if not sliding:
+        return None, None
+    window = window or tuple(checkpoint["config"].get("crop") or (512, 512))
+    stride = stride or (max(1, window[0] * 2 // 3), max(1, window[1] * 2 // 3))
+    return window, stride

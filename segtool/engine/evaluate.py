@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from segtool.engine.distributed import all_reduce_sum
-from segtool.engine.inference import labels_from_logits, padded_logits, sliding_window_logits
+from segtool.engine.inference import labels_from_logits, model_logits
 from segtool.engine.speed import autocast, to_device
 from segtool.ops.metrics import ConfusionMatrix
 
@@ -40,10 +40,7 @@ def run_validation(model, loader, *, num_classes: int, device: torch.device, mul
             images = to_device(images, device, channels_last)
             masks = masks.to(device, non_blocking=True)
             with autocast(device, amp):
-                if window is not None:
-                    logits = sliding_window_logits(model, images, window, stride, multiple)
-                else:
-                    logits = padded_logits(model, images, multiple)
+                logits = model_logits(model, images, multiple, window, stride)
             logits = logits.float()
             if loss_fn is not None:
                 loss_sum += float(loss_fn.single(logits, masks)) * images.shape[0]
@@ -116,7 +113,7 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
     from segtool.engine.distributed import DistInfo
     from segtool.engine.loaders import eval_loader, open_dataset, segtool_error_from_worker
     from segtool.engine.messages import progress_bar
-    from segtool.models import get_model_info
+    from segtool.models import size_multiple
 
     config = checkpoint.get("config", {})
     dataset = open_dataset(source.materialise(), split, transforms=eval_transforms(config.get("normalize")),
@@ -126,7 +123,7 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
                            f"classes, but dataset {source.root} ({split}) has {dataset.num_classes}")
     if len(dataset) == 0:
         raise SegtoolError(f"{source.root}: the {split} split is empty")
-    multiple = int(get_model_info(checkpoint["model_name"]).size_multiple or 1)
+    multiple = size_multiple(checkpoint["model_name"])
     model = model_from_checkpoint(checkpoint, device)
     loader = eval_loader(dataset, batch_size=batch_size, info=DistInfo(), workers=workers, multiple=multiple,
                          device=device)

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from segtool.core.conventions import IGNORE_INDEX
+from segtool.ops.outputs import split_outputs
 
 
 def round_up(value: int, multiple: int) -> int:
@@ -49,15 +50,6 @@ class PadCollate:
         return batch, target, sizes
 
 
-def main_output(output) -> torch.Tensor:
-    """Eval-mode models return logits; tolerate a (main, aux) tuple or torchvision's dict."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, dict):
-        return output["out"]
-    return output[0]
-
-
 def labels_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """N x C x H x W logits -> N x H x W labels; one channel means binary (logit > 0)."""
     if logits.shape[1] == 1:
@@ -71,7 +63,7 @@ def padded_logits(model, images: torch.Tensor, multiple: int) -> torch.Tensor:
     pad_h, pad_w = round_up(height, multiple) - height, round_up(width, multiple) - width
     if pad_h or pad_w:
         images = F.pad(images, (0, pad_w, 0, pad_h))
-    logits = main_output(model(images))
+    logits, _aux = split_outputs(model(images))
     return logits[..., :height, :width]
 
 
@@ -95,3 +87,11 @@ def sliding_window_logits(model, images: torch.Tensor, window: tuple[int, int], 
             total[..., y1:y2, x1:x2] += logits
             count[..., y1:y2, x1:x2] += 1
     return total / count
+
+
+def model_logits(model, images: torch.Tensor, multiple: int, window: tuple[int, int] | None = None,
+                 stride: tuple[int, int] | None = None) -> torch.Tensor:
+    """Logits at the input's size: sliding windows when ``window`` is given, else one padded pass."""
+    if window is not None:
+        return sliding_window_logits(model, images, window, stride, multiple)
+    return padded_logits(model, images, multiple)

@@ -9,10 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from segtool.core.errors import SegtoolError
+from segtool.data.sources import DataSource, find_data_source, should_use_demo
 from segtool.engine.checkpoint import check_compatible, load_checkpoint
 from segtool.engine.config import DEMO_DATA, ResolvedConfig, load_yaml_config, resolve_config, to_yaml
-from segtool.engine.loaders import DataSource, find_data_source, should_use_demo
 from segtool.engine.messages import say
 from segtool.engine.run_dir import default_run_dir, find_latest_run, prepare_run_dir
 
@@ -86,18 +85,3 @@ def config_text(plan: TrainPlan) -> str:
         header += f"\ndata: {plan.source.format} at {plan.source.root}"
     return to_yaml(plan.resolved, header=header)
 
-
-def parse_key_values(items: list[str] | None, option: str) -> dict:
-    """``KEY=VALUE`` pairs (VALUE read as YAML: 0.1, true, [1, 2]) into a dict."""
-    import yaml
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SegtoolError(f"{option} {item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        try:
-            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise SegtoolError(f"{option} {item!r}: value is not valid YAML") from None
-    return out

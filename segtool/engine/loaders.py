@@ -1,7 +1,4 @@
-"""Datasets and DataLoaders for training and evaluation.
-
-Where the data comes from: an explicit ``--data`` (which must exist), else Pascal VOC at the
-default location, else the built-in demo set (generated once into the cache).
+"""Datasets and DataLoaders for training and evaluation (where the data is: segtool.data.sources).
 
 Reproducible augmentation: the training sampler yields ``(index, seed)`` pairs and the dataset
 seeds torch's RNG with that seed before transforming the sample. The seed depends only on
@@ -14,100 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
 from segtool.core.errors import SegtoolError
+from segtool.data.sources import DataSource
 from segtool.engine.distributed import DistInfo
 from segtool.engine.inference import PadCollate
 from segtool.engine.signals import ignore_sigint_in_worker
-
-# -- where the data is ------------------------------------------------------------------------------
-
-@dataclass
-class DataSource:
-    """A resolved dataset location: format (voc|camvid|folder|demo) and root folder."""
-
-    format: str
-    root: Path | None
-    demo: dict | None = None  # ensure_demo_dataset arguments for the demo set
-    note: str = ""
-
-    def materialise(self) -> DataSource:
-        """Generate (or find in the cache) the demo set; other sources are returned unchanged."""
-        if self.format != "demo" or self.root is not None:
-            return self
-        from segtool.data.demo import ensure_demo_dataset
-
-        root = ensure_demo_dataset(**self.demo)
-        return DataSource("demo", Path(root), self.demo, self.note)
-
-    def to_dict(self) -> dict:
-        return {"format": self.format, "root": str(self.root) if self.root else None, "demo": self.demo}
-
-    @classmethod
-    def from_dict(cls, values: dict) -> DataSource:
-        root = values.get("root")
-        return cls(values["format"], Path(root) if root else None, values.get("demo"))
-
-
-def detect_format(root: Path) -> str:
-    """demo (a demo.json manifest), voc (JPEGImages + SegmentationClass), folder (images/ + masks/), else camvid."""
-    from segtool.data.demo import MANIFEST
-    from segtool.data.voc import is_voc_folder
-
-    for candidate in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
-        if is_voc_folder(candidate):
-            return "demo" if (candidate / MANIFEST).is_file() else "voc"
-    if (root / "images").is_dir() or (root / "train" / "images").is_dir():
-        return "folder"
-    return "camvid"
-
-
-def demo_notice(demo: dict, voc_root: Path) -> str:
-    return (f"no --data given and no Pascal VOC at {voc_root}: training on the built-in demo set "
-            f"({demo['train']} train / {demo['val']} val images, {demo['size']}x{demo['size']} px, "
-            f"{demo['classes']} object classes + background, generated once into the segtool cache) with the demo preset "
-            "(see --print-config). For VOC: put VOCdevkit/ under ./data (or set SEGTOOL_DATA), or pass "
-            "--data PATH/TO/VOCdevkit.")
-
-
-def should_use_demo(data: str | None, fmt: str) -> bool:
-    """True when no data is named and the default VOC folder is absent (or --format demo)."""
-    from segtool.core.paths import default_voc_root
-
-    if fmt == "demo":
-        return True
-    return data is None and fmt == "auto" and not default_voc_root().is_dir()
-
-
-def find_data_source(data: str | None, fmt: str, demo: dict, *, check: bool = True) -> DataSource:
-    """Where to read data from; ``check=False`` (--print-config) accepts a --data that is not there yet."""
-    from segtool.core.paths import default_voc_root
-
-    if fmt == "demo":
-        if data is not None:
-            return DataSource("demo", Path(data), demo)
-        return DataSource("demo", None, demo, demo_notice(demo, default_voc_root()))
-    if data is not None:
-        root = Path(data)
-        if not root.exists():
-            if check:
-                raise SegtoolError(f"{root}: dataset not found (--data)")
-            return DataSource(fmt, root)
-        return DataSource(detect_format(root) if fmt == "auto" else fmt, root)
-    if fmt in ("auto", "voc"):
-        voc = default_voc_root()
-        if voc.is_dir():
-            return DataSource("voc", voc)
-        if fmt == "voc":
-            raise SegtoolError(f"{voc}: no Pascal VOC at the default location; pass --data PATH")
-        return DataSource("demo", None, demo, demo_notice(demo, voc))
-    raise SegtoolError(f"--format {fmt} needs --data ROOT")
-
 
 # -- datasets -------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from segtool.core.errors import SegtoolError
-from segtool.engine.inference import labels_from_logits, padded_logits, sliding_window_logits
+from segtool.engine.inference import labels_from_logits, model_logits
 from segtool.engine.speed import autocast
 
 OUTPUT_FORMATS = ("index", "color", "overlay")
@@ -33,6 +33,16 @@ class Predictor:
     window: tuple[int, int] | None = None
     stride: tuple[int, int] | None = None
 
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict, device: torch.device, *, amp: bool = False,
+                        window: tuple[int, int] | None = None, stride: tuple[int, int] | None = None) -> Predictor:
+        """The checkpoint's model on ``device``, with its size rule and input normalisation."""
+        from segtool.engine.checkpoint import model_from_checkpoint
+        from segtool.models import size_multiple
+
+        return cls(model_from_checkpoint(checkpoint, device), device, size_multiple(checkpoint["model_name"]),
+                   checkpoint["config"].get("normalize"), amp, window, stride)
+
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255)
         if self.normalize == "imagenet":
@@ -48,10 +58,7 @@ class Predictor:
         """H x W x 3 uint8 images of one size -> H x W uint8 label maps."""
         batch = torch.stack([self.to_tensor(img) for img in images]).to(self.device)
         with autocast(self.device, self.amp):
-            if self.window is not None:
-                logits = sliding_window_logits(self.model, batch, self.window, self.stride, self.multiple)
-            else:
-                logits = padded_logits(self.model, batch, self.multiple)
+            logits = model_logits(self.model, batch, self.multiple, self.window, self.stride)
         labels = labels_from_logits(logits.float()).to(torch.uint8).cpu().numpy()
         return list(labels)
 

@@ -19,6 +19,7 @@ import torch
 
 from segtool.core.console import is_quiet, warn
 from segtool.core.errors import Interrupted, SegtoolError
+from segtool.data.sources import DataSource
 from segtool.engine import checkpoint as ckpt
 from segtool.engine.builders import Data, build_data, build_loss, build_model, build_optimizer, out_channels
 from segtool.engine.config import ResolvedConfig, TrainConfig, to_yaml
@@ -34,7 +35,7 @@ from segtool.engine.distributed import (
     wrap_model,
 )
 from segtool.engine.evaluate import Validation, run_validation
-from segtool.engine.loaders import DataSource, segtool_error_from_worker
+from segtool.engine.loaders import segtool_error_from_worker
 from segtool.engine.messages import progress_bar, say
 from segtool.engine.run_dir import MetricsLog
 from segtool.engine.schedules import build_scheduler
@@ -71,7 +72,6 @@ class TrainResult:
     state: TrainState
     last: dict
     model: torch.nn.Module
-    stopped_early: bool = False
 
 
 @dataclass
@@ -316,7 +316,7 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
           resume: dict | None = None, stop: StopRequest | None = None,
           on_step: Callable | None = None) -> TrainResult:
     """Train ``resolved.config`` on ``source``, writing into ``run_dir`` (created by the caller)."""
-    from segtool.models import get_model_info
+    from segtool.models import size_multiple
 
     config = resolved.config
     # (1) runtime: ranks, device, seeds, determinism
@@ -324,7 +324,7 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
     try:
         # (2) data, model, optimizer, schedule, loss
         source = source.materialise()
-        multiple = int(get_model_info(config.model).size_multiple or 1)
+        multiple = size_multiple(config.model)
         data = build_data(config, source, dist, device, multiple)
         model = build_model(config, data.info.num_classes)
         model = channels_last(model.to(device), config.channels_last)
@@ -354,7 +354,7 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
     # (5) summary
     if dist.is_main:
         summarize(run, last)
-    return TrainResult(run_dir, run.state, last, unwrap(run.model), stopped_early=run.state.step < run.total_steps)
+    return TrainResult(run_dir, run.state, last, unwrap(run.model))
 
 
 def loop(run: Run) -> dict:

@@ -33,7 +33,7 @@ from segtool.models.torchvision_models import (
     torchvision_info,
 )
 
-__all__ = ["ModelInfo", "create_model", "get_model_info", "list_models"]
+__all__ = ["ModelInfo", "create_model", "get_model_info", "list_models", "size_multiple"]
 
 
 def list_models(*, include_torchvision: bool = False) -> list[str]:
@@ -57,6 +57,11 @@ def get_model_info(name: str) -> ModelInfo:
     if entry is None:
         raise _unknown(name)
     return dataclasses.replace(entry[1], recipe=copy.deepcopy(entry[1].recipe))
+
+
+def size_multiple(name: str) -> int:
+    """Input sides of model ``name`` must be multiples of this (1: any size)."""
+    return int(get_model_info(name).size_multiple or 1)
 
 
 def create_model(name: str, num_classes: int, *, pretrained: bool = False,

@@ -1,8 +1,7 @@
 """Segmentation losses: cross entropy (ignore 255), BCE-with-logits for binary masks, class weights.
 
-``SegmentationLoss`` takes what a model returns in training mode: a logits tensor, or
-``(main, [aux, ...])`` for models with auxiliary heads (BiSeNetV2 boosters, torchvision aux
-classifiers); the total is ``loss(main) + aux_weight * sum(loss(aux))`` as in the BiSeNetV2 recipe.
+``SegmentationLoss`` takes what a model returns in training mode (see segtool.ops.outputs: logits,
+or main + auxiliary outputs for BiSeNetV2's boosters and torchvision's aux classifiers); the total is ``loss(main) + aux_weight * sum(loss(aux))`` as in the BiSeNetV2 recipe.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ from torch import nn
 from segtool.core.conventions import IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.core.io import read_text_file
+from segtool.ops.outputs import split_outputs
 
 LOSSES = ("ce", "bce")
-CLASS_WEIGHT_METHODS = ("none", "median", "enet")  # median / enet: segtool.data.stats.class_weights
 
 
 def binary_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
@@ -66,18 +65,6 @@ class SegmentationLoss(nn.Module):
         for extra in aux:
             loss = loss + self.aux_weight * self.single(extra, target)
         return loss
-
-
-def split_outputs(output) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """(main, [aux...]) from a model output: a tensor, a tuple/list, or torchvision's dict."""
-    if isinstance(output, torch.Tensor):
-        return output, []
-    if isinstance(output, dict):
-        return output["out"], [v for k, v in output.items() if k != "out"]
-    main, aux = output[0], output[1] if len(output) > 1 else []
-    if isinstance(aux, torch.Tensor):
-        aux = [aux]
-    return main, list(aux)
 
 
 def load_class_weights(path: str | Path, num_classes: int) -> np.ndarray:

@@ -40,19 +40,21 @@ def sample_scores(pred: np.ndarray, gt: np.ndarray, num_classes: int,
     outside the palette counts as wrong. The mean runs over classes present in prediction or
     ground truth (classes absent from both have no IoU), as ``evaluate`` does.
     """
-    gt = np.asarray(gt).ravel().astype(np.int64)
-    pred = np.asarray(pred).ravel().astype(np.int64)
+    import torch  # here, not at the top: a grid without titles needs no torch
+
+    from segtool.ops.metrics import confusion_matrix, scores_from_confusion
+
+    gt = torch.from_numpy(np.asarray(gt).ravel().astype(np.int64))
+    pred = torch.from_numpy(np.asarray(pred).ravel().astype(np.int64))
     keep = (gt >= 0) & (gt < num_classes) & (gt != ignore_index)
     gt, pred = gt[keep], pred[keep]
-    if gt.size == 0:
+    if gt.numel() == 0:
         return None
-    pred = np.where((pred >= 0) & (pred < num_classes), pred, num_classes)  # extra "wrong" column
-    matrix = np.bincount(gt * (num_classes + 1) + pred, minlength=num_classes * (num_classes + 1))
-    matrix = matrix.reshape(num_classes, num_classes + 1)
-    hits = np.diag(matrix[:, :num_classes])
-    union = matrix.sum(axis=1) + matrix[:, :num_classes].sum(axis=0) - hits
-    present = union > 0
-    return float(hits.sum() / gt.size), float((hits[present] / union[present]).mean())
+    # Predictions outside the palette go to an extra class: never right, and in no real class's union.
+    pred = torch.where((pred >= 0) & (pred < num_classes), pred, num_classes)
+    scores = scores_from_confusion(confusion_matrix(pred, gt, num_classes + 1, ignore_index).numpy())
+    ious = [row["iou"] for row in scores["per_class"][:num_classes] if row["iou"] is not None]
+    return scores["pixel_acc"], float(np.mean(ious))
 
 
 def _columns(samples: Sequence[CompareSample]) -> list[str]:
