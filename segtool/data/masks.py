@@ -48,7 +48,15 @@ def read_index_mask(path: str | os.PathLike) -> np.ndarray:
 def read_label_mask(path: str | os.PathLike, palette: Palette | None = None, *, unknown: str = "ignore",
                     tolerance: float = 0.0, converter: ColorToLabel | None = None) -> ConversionResult:
     """Labels of any mask file: P / L read as indices; colour masks through ``palette``."""
-    img = open_image(path)
+    return labels_of_image(open_image(path), palette, unknown=unknown, tolerance=tolerance,
+                           converter=converter, source=path)
+
+
+def labels_of_image(img: Image.Image, palette: Palette | None = None, *, unknown: str = "ignore",
+                    tolerance: float = 0.0, converter: ColorToLabel | None = None,
+                    source: str | os.PathLike = "mask") -> ConversionResult:
+    """``read_label_mask`` for an already decoded image (e.g. one read from stdin)."""
+    path = source
     if img.mode in INDEX_MODES:
         return ConversionResult(index_array(img, path), 0)
     if img.mode in ("LA", "PA"):
@@ -98,4 +106,4 @@ def write_color_png(labels: np.ndarray, path: str | os.PathLike, palette: Palett
 
 
 __all__ = ["ColorToLabel", "ConversionResult", "pack_rgb", "index_array", "read_index_mask", "read_label_mask",
-           "label_image", "write_label_png", "write_color_png"]
+           "labels_of_image", "label_image", "write_label_png", "write_color_png"]
