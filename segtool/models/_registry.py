@@ -8,14 +8,16 @@ into a config file or a checkpoint as is).
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from segtool.core.errors import SegtoolError
+from segtool.core.weights import KNOWN_WEIGHTS
 
-__all__ = ["ModelInfo", "register_model", "registered_names", "lookup", "check_options", "check_input_size"]
+__all__ = ["ModelInfo", "model_card", "register_model", "registered_names", "lookup", "check_options", "check_input_size"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,25 @@ class ModelInfo:
         data["options"] = list(self.options)
         data["size_rule"] = self.size_rule
         return data
+
+
+# Recipe values most cards share; a card states only where it differs.
+_RECIPE_DEFAULTS = {"momentum": 0.0, "weight_decay": 0.0, "schedule": "none", "schedule_options": {},
+                    "loss": "ce", "aux_weight": 0.0, "head_lr_mult": 1.0, "hflip": False, "vflip": False,
+                    "pretrained": False}
+
+
+def model_card(name: str, family: str, description: str, *, size_multiple: int, normalization: str | None,
+               crop: tuple[int, int], recipe: dict, backbone: str | None = None, **extra: Any) -> ModelInfo:
+    """A ``ModelInfo`` for one of segtool's own models.
+
+    The recipe gets ``_RECIPE_DEFAULTS`` for the keys it leaves out and ``crop`` (also the default
+    crop); the backbone file is the ``KNOWN_WEIGHTS`` entry of ``backbone``.
+    """
+    return ModelInfo(name=name, family=family, description=description, size_multiple=size_multiple,
+                     normalization=normalization, backbone=backbone,
+                     backbone_file=KNOWN_WEIGHTS[backbone] if backbone else None, default_crop=tuple(crop),
+                     recipe={**copy.deepcopy(_RECIPE_DEFAULTS), "crop": list(crop), **recipe}, **extra)
 
 
 Builder = Callable[..., Any]

@@ -1,10 +1,23 @@
-"""bisenetv2: BiSeNet V2 (Yu et al. 2021) as in the CamVid write-up, minus its bugs (SPEC section 5).
+"""bisenetv2: BiSeNet V2 (Yu et al. 2021) as SPEC section 5 describes it: the paper's layout, the
+CamVid write-up's recipe, without the write-up's bugs.
 
 A wide shallow detail branch (1/8) and a narrow deep semantic branch (1/32) are merged by the
-bilateral guided aggregation layer with *element-wise* sigmoid gates, as in the paper and
-mmsegmentation's ``BGALayer`` (the write-up used ``torch.matmul``, which only runs for square inputs
-and computes something else). Four auxiliary "booster" heads read the semantic stages in training
-mode only. Layout and names follow mmsegmentation's ``BiSeNetV2`` backbone.
+bilateral guided aggregation layer with *element-wise* sigmoid gates, as in the paper (the write-up
+used ``torch.matmul``, which only runs for square inputs and computes something else). Four auxiliary
+"booster" heads read the semantic stages in training mode only.
+
+Not mmsegmentation's ``BiSeNetV2``, although the stem, detail branch, context embedding and
+aggregation compute the same thing. The differences, so nobody expects its checkpoints to load:
+- module names: ``detail.stage1..3`` and ``semantic.context`` here, ``detail.detail_branch.N`` and
+  ``semantic.stage4_CEBlock`` there; conv + BN + ReLU are ``Sequential`` indices 0/1/2 here,
+  ``ConvModule``'s ``conv``/``bn``/``activate`` there; heads ``decode_head``/``aux_heads``, not
+  mmseg's ``FCNHead`` ``convs``/``conv_seg``;
+- stride-2 GE layers: no ReLU after the second depthwise conv (SPEC: depthwise + BN, twice);
+  mmseg and CoinCheung's BiSeNet both put a ReLU there;
+- heads: one conv3x3 + BN + ReLU then 1x1, no dropout (mmseg's decode head drops out at 0.1); the
+  four auxiliary heads are 128 channels wide with one conv each (mmseg: 16, 64, 256, 1024 channels,
+  two convs each);
+- initialisation: PyTorch's defaults (mmseg: Kaiming for convs, 1 for BatchNorm).
 """
 
 from __future__ import annotations
@@ -14,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segtool.core.errors import SegtoolError
-from segtool.models._registry import ModelInfo, register_model
+from segtool.models._registry import model_card, register_model
 from segtool.models._weights import reject_pretrained
 
 __all__ = ["BiSeNetV2", "bisenetv2"]
@@ -183,21 +196,12 @@ class BiSeNetV2(nn.Module):
         return logits, [_resize(head(stage), size) for head, stage in zip(self.aux_heads, stages, strict=True)]
 
 
-_INFO = ModelInfo(
-    name="bisenetv2",
-    family="bisenetv2",
-    description="BiSeNetV2 (CamVid write-up, element-wise BGA), 4 auxiliary heads in training",
-    size_multiple=32,
-    normalization="imagenet",
-    backbone=None,
-    backbone_file=None,
-    default_crop=(448, 448),
-    recipe={
-        "optimizer": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.0,
-        "schedule": "linear", "schedule_options": {"end_lr": 0.05, "fraction": 0.75},
-        "batch_size": 16, "epochs": 100, "crop": [448, 448], "loss": "ce",
-        "aux_weight": 0.2, "head_lr_mult": 1.0, "hflip": True, "vflip": True, "pretrained": False,
-    },
+_INFO = model_card(
+    "bisenetv2", "bisenetv2", "BiSeNetV2 (CamVid write-up, element-wise BGA), 4 auxiliary heads in training",
+    size_multiple=32, normalization="imagenet", crop=(448, 448),
+    recipe={"optimizer": "sgd", "lr": 0.1, "schedule": "linear",
+            "schedule_options": {"end_lr": 0.05, "fraction": 0.75}, "batch_size": 16, "epochs": 100,
+            "aux_weight": 0.2, "hflip": True, "vflip": True},
     aux_heads=4,
     options=("head_channels", "aux_channels"),
 )

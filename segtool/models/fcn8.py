@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from segtool.models._registry import ModelInfo, check_input_size, register_model
+from segtool.models._registry import check_input_size, model_card, register_model
 from segtool.models._weights import reject_pretrained
 from segtool.models.fcn8_fused_head import (
     FusedHeadCache,
@@ -118,24 +118,17 @@ class FCN8(nn.Module):
                 self.upsample_82.bias, self.final.weight, self.final.bias]
 
 
-_FCN8_INFO = ModelInfo(
-    name="fcn8",
-    family="fcn8",
-    description="FCN-8s from scratch (NPU write-up), ReLU before BatchNorm, fused 8x head",
-    size_multiple=32,
-    normalization=None,
-    backbone=None,
-    backbone_file=None,
-    default_crop=(224, 224),
+_FCN8_INFO = model_card(
+    "fcn8", "fcn8", "FCN-8s from scratch (NPU write-up), ReLU before BatchNorm, fused 8x head",
+    size_multiple=32, normalization=None, crop=(224, 224),
     recipe={
-        "optimizer": "sgd", "lr": 1.0, "momentum": 0.0, "weight_decay": 5e-4,
+        "optimizer": "sgd", "lr": 1.0, "weight_decay": 5e-4,
         # torch's OneCycleLR also cycles SGD's momentum 0.95 -> 0.85 -> 0.95 by default; the
         # original relied on that default, so the recipe spells it out.
         "schedule": "onecycle",
         "schedule_options": {"max_lr": 0.1, "div_factor": 25.0, "final_div_factor": 1e4, "pct_start": 0.3,
                              "cycle_momentum": True, "base_momentum": 0.85, "max_momentum": 0.95},
-        "batch_size": 8, "val_batch_size": 4, "epochs": 150, "crop": [224, 224], "loss": "ce",
-        "aux_weight": 0.0, "head_lr_mult": 1.0, "hflip": False, "vflip": False, "pretrained": False,
+        "batch_size": 8, "val_batch_size": 4, "epochs": 150,
     },
     options=("fused", "width_mult"),
 )

@@ -12,8 +12,7 @@ from torch import Tensor, nn
 from torchvision.models import resnet18
 from torchvision.models._utils import IntermediateLayerGetter
 
-from segtool.core.weights import KNOWN_WEIGHTS
-from segtool.models._registry import ModelInfo, check_input_size, register_model
+from segtool.models._registry import check_input_size, model_card, register_model
 from segtool.models._weights import init_backbone
 
 __all__ = ["FCNResNet18", "bilinear_kernel", "fcn_resnet18"]
@@ -52,21 +51,11 @@ class FCNResNet18(nn.Module):
         return self.transpose_conv(self.final_conv(features))
 
 
-_INFO = ModelInfo(
-    name="fcn-resnet18",
-    family="fcn-resnet18",
-    description="d2l FCN: ResNet-18 trunk, 1x1 conv, bilinear-initialised 32x transposed conv",
-    size_multiple=32,
-    normalization="imagenet",
-    backbone="resnet18",
-    backbone_file=KNOWN_WEIGHTS["resnet18"],
-    default_crop=(320, 480),
-    recipe={
-        "optimizer": "sgd", "lr": 1e-3, "momentum": 0.0, "weight_decay": 1e-3,
-        "schedule": "none", "schedule_options": {},
-        "batch_size": 32, "epochs": 5, "crop": [320, 480], "loss": "ce",
-        "aux_weight": 0.0, "head_lr_mult": 10.0, "hflip": False, "vflip": False, "pretrained": True,
-    },
+_INFO = model_card(
+    "fcn-resnet18", "fcn-resnet18", "d2l FCN: ResNet-18 trunk, 1x1 conv, bilinear-initialised 32x transposed conv",
+    size_multiple=32, normalization="imagenet", crop=(320, 480), backbone="resnet18",
+    recipe={"optimizer": "sgd", "lr": 1e-3, "weight_decay": 1e-3, "batch_size": 32, "epochs": 5,
+            "head_lr_mult": 10.0, "pretrained": True},
 )
 
 

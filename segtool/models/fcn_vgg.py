@@ -12,8 +12,7 @@ from torch import Tensor, nn
 from torchvision.models._utils import IntermediateLayerGetter
 from torchvision.models.vgg import cfgs, make_layers
 
-from segtool.core.weights import KNOWN_WEIGHTS
-from segtool.models._registry import ModelInfo, check_input_size, register_model
+from segtool.models._registry import check_input_size, model_card, register_model
 from segtool.models._weights import init_backbone
 
 __all__ = ["VGGFCN", "fcn32s", "fcn16s", "fcn8s", "fcns"]
@@ -62,48 +61,27 @@ class VGGFCN(nn.Module):
         return self.classifier(score)
 
 
-def _info(name: str, skips: str) -> ModelInfo:
-    return ModelInfo(
-        name=name,
-        family="fcn-vgg16",
-        description=f"VGG-16 FCN, 5 transposed convs, skips: {skips}",
-        size_multiple=32,
-        normalization="imagenet",
-        backbone="vgg16",
-        backbone_file=KNOWN_WEIGHTS["vgg16"],
-        default_crop=(160, 160),
-        recipe={
-            "optimizer": "sgd", "lr": 1e-2, "momentum": 0.7, "weight_decay": 0.0,
-            "schedule": "none", "schedule_options": {},
-            "batch_size": 4, "epochs": 100, "crop": [160, 160], "loss": "ce",
-            "aux_weight": 0.0, "head_lr_mult": 10.0, "hflip": False, "vflip": False, "pretrained": True,
-        },
+def _register_variant(name: str, skips: int, skip_names: str):
+    """Register the variant ``name`` (one card, one builder); the four differ only in ``skips``."""
+    info = model_card(
+        name, "fcn-vgg16", f"VGG-16 FCN, 5 transposed convs, skips: {skip_names}",
+        size_multiple=32, normalization="imagenet", crop=(160, 160), backbone="vgg16",
+        recipe={"optimizer": "sgd", "lr": 1e-2, "momentum": 0.7, "batch_size": 4, "epochs": 100,
+                "head_lr_mult": 10.0, "pretrained": True},
     )
 
+    def build(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
+        model = VGGFCN(num_classes, skips, name)
+        # vgg16's keys are "features.N.*"; the getter's are "N.*"; the classifier is ignored.
+        init_backbone(model.backbone, "vgg16", pretrained=pretrained, backbone_weights=backbone_weights,
+                      strip_prefixes=("features.",))
+        return model
 
-def _create(name: str, num_classes: int, skips: int, pretrained: bool, backbone_weights) -> VGGFCN:
-    model = VGGFCN(num_classes, skips, name)
-    # vgg16's keys are "features.N.*"; the getter's are "N.*"; the classifier is ignored.
-    init_backbone(model.backbone, "vgg16", pretrained=pretrained, backbone_weights=backbone_weights,
-                  strip_prefixes=("features.",))
-    return model
-
-
-@register_model(_info("fcn32s", "none"))
-def fcn32s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
-    return _create("fcn32s", num_classes, 0, pretrained, backbone_weights)
+    build.__name__ = build.__qualname__ = name
+    return register_model(info)(build)
 
 
-@register_model(_info("fcn16s", "pool4"))
-def fcn16s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
-    return _create("fcn16s", num_classes, 1, pretrained, backbone_weights)
-
-
-@register_model(_info("fcn8s", "pool4, pool3"))
-def fcn8s(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
-    return _create("fcn8s", num_classes, 2, pretrained, backbone_weights)
-
-
-@register_model(_info("fcns", "pool4, pool3, pool2, pool1"))
-def fcns(num_classes: int, *, pretrained: bool = False, backbone_weights=None) -> VGGFCN:
-    return _create("fcns", num_classes, 4, pretrained, backbone_weights)
+fcn32s = _register_variant("fcn32s", 0, "none")
+fcn16s = _register_variant("fcn16s", 1, "pool4")
+fcn8s = _register_variant("fcn8s", 2, "pool4, pool3")
+fcns = _register_variant("fcns", 4, "pool4, pool3, pool2, pool1")
