@@ -102,3 +102,42 @@ def test_example_configs_load(cli, tmp_path, monkeypatch):
         assert values["model"] == model and values["data"].startswith("data/")
     assert "loss: bce" in cli("train", "fcns", "--config", examples / "bag_fcns_binary.yaml",
                               "--print-config").stdout
+
+
+def test_every_field_is_one_train_option_with_its_declared_help():
+    import dataclasses
+    import typing
+
+    import typer.main
+
+    from segtool.cli import train as train_module
+    from segtool.cli.app import app
+
+    command = typer.main.get_command(app).commands["train"]
+    params = {p.name: p for p in command.params}
+    for f in dataclasses.fields(config_module.TrainConfig):
+        param = params.pop(f.name)
+        meta = f.metadata
+        if meta["shared"]:  # --device / --threads: the option every command has
+            help_text = typing.get_args(train_module.SHARED[f.name])[1].help
+        else:
+            help_text = meta["help"]
+        assert param.help == help_text, f.name
+        if not meta["argument"]:
+            assert config_module.cli_flag(f) in param.opts, f.name
+    # What is left is the command's own options, none of them a config field under another name.
+    assert set(params) == {"npu_transfer", "out", "force", "resume", "config", "print_config", "quiet"}
+
+
+def test_options_of_every_kind_reach_the_config(cli, tmp_path, monkeypatch):
+    result = _print_config(cli, tmp_path, monkeypatch, "--no-hflip", "--scale", "0.5,1.5", "--normalize",
+                           "imagenet", "--model-option", "width=2", "--device", "cpu", "--threads", "1",
+                           "--val-split", "check", "--save-every", "2")
+    assert result.exit_code == 0, result.stderr
+    values = yaml.safe_load(result.stdout)
+    assert values["hflip"] is False and values["scale"] == [0.5, 1.5] and values["normalize"] == "imagenet"
+    assert values["model_options"] == {"width": 2} and values["device"] == "cpu" and values["threads"] == 1
+    assert values["val_split"] == "check" and values["save_every"] == 2
+    for key in ("hflip", "scale", "normalize", "model_options", "device", "threads", "val_split", "save_every"):
+        assert f"{key}: " in result.stdout and any(line.startswith(f"{key}: ") and line.endswith("# command line")
+                                                    for line in result.stdout.splitlines()), key

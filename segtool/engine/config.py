@@ -35,57 +35,89 @@ DEMO_PRESET: dict[str, Any] = {
 }
 
 
+# Help panels of `segtool train --help`, in the order they are shown.
+DATA = "Data"
+OPTIM = "Optimisation (default: the model's recipe; see --print-config)"
+SPEED = "Speed and reproducibility"
+DEVICE = "Device"
+OUTPUT = "Output"
+PANELS = (DATA, OPTIM, SPEED, DEVICE, OUTPUT)
+
+
+def option(default: Any = dataclasses.MISSING, *, help: str | None = None, panel: str | None = None,
+           flag: str | None = None, metavar: str | None = None, factory: Any = dataclasses.MISSING,
+           shared: bool = False, argument: bool = False) -> Any:
+    """A TrainConfig field and its `segtool train` option, declared together so they cannot drift.
+
+    ``flag`` defaults to ``--<name-with-dashes>``; bool fields become ``--x/--no-x``; dict fields a
+    repeatable ``KEY=VALUE`` option. ``shared``: the option every command has (segtool.cli.options)
+    is used as it is. ``argument``: the command's positional argument.
+    """
+    metadata = {"help": help, "panel": panel, "flag": flag, "metavar": metavar, "shared": shared,
+                "argument": argument}
+    return field(default=default, default_factory=factory, metadata=metadata)
+
+
 @dataclass
 class TrainConfig:
     """Every option of `segtool train`; YAML keys are these names (dashes also accepted)."""
 
-    model: str = "fcn8"
+    model: str = option("fcn8", argument=True, help="Model name (see `segtool models`), e.g. fcn8, bisenetv2.")
     # -- data
-    data: str | None = None
-    format: str = "auto"
-    split: str = "train"
-    val_split: str = "val"
-    num_classes: int | None = None
-    palette: str | None = None
-    crop: list[int] = field(default_factory=lambda: [224, 224])
-    small_images: str = "pad"
-    normalize: str | None = None
-    hflip: bool = True
-    vflip: bool = False
-    scale: list[float] | None = None
-    rotation: float = 0.0
-    color_jitter: float = 0.0
-    workers: int | None = None
-    val_batch_size: int | None = None
+    data: str | None = option(None, panel=DATA, help="Dataset root. Default: VOC at ./data (or $SEGTOOL_DATA), "
+                              "else the built-in demo set.")
+    format: str = option("auto", panel=DATA, help="voc | camvid | folder | demo (default: detected).")
+    split: str = option("train", panel=DATA, help="Training split (default train).")
+    val_split: str = option("val", panel=DATA, help="Validation split (default val).")
+    num_classes: int | None = option(None, panel=DATA, help="Class count (default: from the dataset's palette; "
+                                     "must match it).")
+    palette: str | None = option(None, panel=DATA, help="Palette name or CSV/YAML file for colour masks.")
+    crop: list[int] = option(factory=lambda: [224, 224], panel=DATA, metavar="N|HxW", help="Random crop, N or HxW.")
+    small_images: str = option("pad", panel=DATA, help="pad (default) or drop images smaller than the crop.")
+    normalize: str | None = option(None, panel=DATA, help="Input normalisation: imagenet or none "
+                                   "(default: the model's).")
+    hflip: bool = option(True, panel=DATA, help="Random horizontal flips.")
+    vflip: bool = option(False, panel=DATA, help="Random vertical flips.")
+    scale: list[float] | None = option(None, panel=DATA, metavar="LOW,HIGH", help="Random rescale range LOW,HIGH (e.g. 0.5,2.0).")
+    rotation: float = option(0.0, panel=DATA, help="Random rotation up to DEGREES.")
+    color_jitter: float = option(0.0, panel=DATA, help="Colour jitter strength (0.5 typical).")
+    workers: int | None = option(None, panel=DATA, help="DataLoader workers (default: 0 on <= 2 cores, "
+                                 "else up to 8).")
+    val_batch_size: int | None = option(None, panel=DATA, help="Validation batch size.")
     # -- optimisation
-    epochs: int = 10
-    max_steps: int | None = None
-    batch_size: int = 8
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "poly"
-    schedule_options: dict = field(default_factory=dict)
-    loss: str = "ce"
-    class_weights: str = "none"
-    aux_weight: float = 0.2
-    head_lr_mult: float = 1.0
-    pretrained: bool = False
-    backbone_weights: str | None = None
-    model_options: dict = field(default_factory=dict)
+    epochs: int = option(10, panel=OPTIM, help="Epochs.")
+    max_steps: int | None = option(None, panel=OPTIM, help="Stop after N optimizer steps (quick runs; the "
+                                   "schedule spans them).")
+    batch_size: int = option(8, panel=OPTIM, help="Batch size (per process).")
+    optimizer: str = option("sgd", panel=OPTIM, help="sgd | adamw.")
+    lr: float = option(0.01, panel=OPTIM, help="Learning rate.")
+    momentum: float = option(0.9, panel=OPTIM, help="SGD momentum.")
+    weight_decay: float = option(1e-4, panel=OPTIM, help="Weight decay.")
+    schedule: str = option("poly", panel=OPTIM, help="onecycle | poly | step | linear | none "
+                           "(stepped per iteration).")
+    schedule_options: dict = option(factory=dict, panel=OPTIM, flag="--schedule-option", metavar="KEY=VALUE",
+                                    help="KEY=VALUE for the schedule, e.g. max_lr=0.05 (repeatable).")
+    loss: str = option("ce", panel=OPTIM, help="ce | bce (bce: binary masks, one output channel).")
+    class_weights: str = option("none", panel=OPTIM, help="none | median | enet | FILE.")
+    aux_weight: float = option(0.2, panel=OPTIM, help="Weight of auxiliary heads' losses.")
+    head_lr_mult: float = option(1.0, panel=OPTIM, help="LR multiplier for layers outside the backbone.")
+    pretrained: bool = option(False, panel=OPTIM, help="ImageNet backbone weights from the torch cache.")
+    backbone_weights: str | None = option(None, panel=OPTIM, help="Backbone weights file.")
+    model_options: dict = option(factory=dict, panel=OPTIM, flag="--model-option", metavar="KEY=VALUE",
+                                 help="KEY=VALUE passed to the model (repeatable).")
     # -- speed and reproducibility
-    device: str = "auto"
-    threads: int | None = None
-    amp: bool = False
-    channels_last: bool = False
-    compile: bool = False
-    seed: int = 0
-    deterministic: bool = False
-    sync_bn: bool = False
-    dist_timeout: int = 600
+    device: str = option("auto", panel=DEVICE, shared=True)
+    threads: int | None = option(None, panel=DEVICE, shared=True)
+    amp: bool = option(False, panel=SPEED, help="Mixed precision: bf16 on CPU, fp16 + GradScaler on CUDA/NPU.")
+    channels_last: bool = option(False, panel=SPEED, help="NHWC memory format.")
+    compile: bool = option(False, panel=SPEED, help="torch.compile where it works.")
+    seed: int = option(0, panel=SPEED, help="Random seed (default 0).")
+    deterministic: bool = option(False, panel=SPEED, help="Deterministic kernels (exact resume on CPU).")
+    sync_bn: bool = option(False, panel=SPEED, help="SyncBatchNorm under torchrun (CUDA/NPU).")
+    dist_timeout: int = option(600, panel=SPEED, help="Seconds a rank waits for the others before giving up "
+                               "(default 600).")
     # -- output
-    save_every: int = 0
+    save_every: int = option(0, panel=OUTPUT, help="Also keep epoch-NNN.pt every N epochs.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -105,6 +137,8 @@ def _coerce(name: str, value: Any) -> Any:
     """Turn a YAML / CLI value into the field's type; None keeps optional fields unset."""
     if name == "crop":
         return parse_crop(value)
+    if name == "normalize" and str(value).lower() in ("none", "null"):
+        return None  # --normalize none
     default = FIELDS[name].default
     annotation = str(FIELDS[name].type)
     if value is None:
@@ -147,6 +181,39 @@ def normalise_keys(values: dict, source: str) -> dict:
         if name not in FIELDS:
             raise SegtoolError(f"{source}: unknown option {key!r}; valid keys: {', '.join(FIELDS)}")
         out[name] = _coerce(name, value)
+    return out
+
+
+def cli_flag(f: dataclasses.Field) -> str:
+    """The command-line flag of a TrainConfig field (``--val-split``, ``--schedule-option``)."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def command_line_values(options: dict) -> dict:
+    """`segtool train`'s option values as config values; None (and a shared option at its default,
+    e.g. ``--device auto``) means not given, so it does not override a --config file."""
+    values = {}
+    for name, value in options.items():
+        f = FIELDS[name]
+        if value is None or (f.metadata.get("shared") and value == f.default):
+            continue
+        values[name] = parse_key_values(value, cli_flag(f)) if str(f.type).startswith("dict") else value
+    return normalise_keys(values, "command line")
+
+
+def parse_key_values(items: list[str] | None, option: str) -> dict:
+    """``KEY=VALUE`` pairs (VALUE read as YAML: 0.1, true, [1, 2]) into a dict."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SegtoolError(f"{option} {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        try:
+            out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SegtoolError(f"{option} {item!r}: value is not valid YAML") from None
     return out
 
 
@@ -290,7 +357,3 @@ def to_yaml(resolved: ResolvedConfig, header: str | None = None) -> str:
         lines.append(f"{key}: {_yaml_value(value)}{note}")
     return "\n".join(lines) + "\n"
 
-
-def plain_config(config: TrainConfig) -> dict:
-    """A plain dict for checkpoints and config.yaml."""
-    return config.to_dict()
