@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -30,7 +30,6 @@ class DatasetInfo:
     class_names: list[str]
     colors: list[list[int]]
     ignore_color: list[int] | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def open_dataset(source: DataSource, split: str, *, transforms=None, palette: str | None = None,
