@@ -46,7 +46,7 @@ def segnet_samples(root: Path, split: str, *, check: bool = True) -> list[tuple[
     listing = Path(split) if Path(split).is_file() else root / f"{split}.txt"
     if listing.is_file():
         pairs = []
-        for lineno, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), start=1):
+        for lineno, line in enumerate(listing.read_text(encoding="utf-8-sig").splitlines(), start=1):
             fields = line.split()
             if not fields:
                 continue

@@ -39,7 +39,7 @@ def folder_samples(root: Path, split: str | None = None) -> list[tuple[Path, Pat
     stems = sorted(images)
     listing = root / f"{split}.txt" if split else None
     if base == root and listing is not None and listing.is_file():
-        stems = [s.strip() for s in listing.read_text(encoding="utf-8").splitlines() if s.strip()]
+        stems = [s.strip() for s in listing.read_text(encoding="utf-8-sig").splitlines() if s.strip()]
         absent = [s for s in stems if s not in images]
         if absent:
             raise SegtoolError(f"{listing}: {len(absent)} listed stems have no image in {image_dir}, "

@@ -56,7 +56,7 @@ def read_list(path: Path, voc_root: Path, image_dir: str = "JPEGImages",
     """Pairs from a list file: one id per line, or 'image mask' paths relative to the VOC folder."""
     pairs = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise SegtoolError(f"{path}: cannot read split list ({exc.__class__.__name__})") from None
     for lineno, line in enumerate(lines, start=1):
