@@ -1,8 +1,9 @@
 """The model-output contract: what a segmentation model's forward may return.
 
-In eval mode a logits tensor (N x C x H x W). In training mode, models with auxiliary heads return
-``(main, [aux, ...])`` (BiSeNetV2's boosters) and torchvision's models ``{"out": main, "aux": aux}``.
-Losses, validation and prediction all read outputs through ``split_outputs``.
+In eval mode a logits tensor (N x C x H x W). In training mode, segtool's models with auxiliary heads
+return ``(main, [aux, ...])`` (BiSeNetV2's boosters, the tv: wrappers' aux classifier); an unwrapped
+torchvision model's ``{"out": main, "aux": aux}`` is read too. Losses, validation and prediction all
+read outputs through ``split_outputs``.
 """
 
 from __future__ import annotations
