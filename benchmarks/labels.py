@@ -25,7 +25,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from segtool.data.masks import ColorToLabel, read_index_mask, write_label_png  # noqa: E402
+from segtool.data.color_labels import ColorToLabel  # noqa: E402
+from segtool.data.masks import read_index_mask, write_label_png  # noqa: E402
 from segtool.data.palettes import get_palette  # noqa: E402
 
 

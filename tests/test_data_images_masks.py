@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from segtool.core.errors import SegtoolError
+from segtool.data.color_labels import ColorToLabel
 from segtool.data.images import image_size, read_image
-from segtool.data.masks import ColorToLabel, read_index_mask, read_label_mask, write_label_png
+from segtool.data.masks import read_index_mask, read_label_mask, write_label_png
 from segtool.data.palettes import get_palette
 
 

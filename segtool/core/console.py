@@ -83,9 +83,9 @@ class _NullProgress:
 
 
 @contextmanager
-def progress(*extra_columns: Any, transient: bool = False) -> Iterator[Any]:
-    """A rich progress bar on stderr when it is a terminal (and not --quiet), else a no-op."""
-    if _state["quiet"] or not console.is_terminal:
+def progress(*extra_columns: Any, transient: bool = False, show: bool = True) -> Iterator[Any]:
+    """A rich progress bar on stderr when ``show``, stderr is a terminal and not --quiet, else a no-op."""
+    if not show or _state["quiet"] or not console.is_terminal:
         yield _NullProgress()
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

@@ -12,15 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from segtool.core.errors import SegtoolError
+from segtool.data.color_labels import ColorToLabel, ConversionResult, pack_rgb
 from segtool.data.images import open_image
-from segtool.data.masks import (
-    ColorToLabel,
-    ConversionResult,
-    index_array,
-    pack_rgb,
-    write_color_png,
-    write_label_png,
-)
+from segtool.data.masks import index_array, write_color_png, write_label_png
 from segtool.data.palettes import Palette
 
 

@@ -25,10 +25,6 @@ _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFE
                   Image.DecompressionBombError)
 
 
-def is_image_file(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
-
-
 @contextmanager
 def _decode_errors(path: Path, failure: str) -> Iterator[None]:
     """Turn PIL's many exceptions for a bad file into one SegtoolError naming ``path``."""

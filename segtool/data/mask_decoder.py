@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from segtool.core.conventions import IGNORE_INDEX
+from segtool.data.color_labels import ColorToLabel
 from segtool.data.images import open_image
-from segtool.data.masks import ColorToLabel, index_array, read_label_mask
+from segtool.data.masks import index_array, read_label_mask
 from segtool.data.palettes import Palette
 
 

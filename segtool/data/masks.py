@@ -15,7 +15,7 @@ from PIL import Image
 
 from segtool.core.errors import SegtoolError
 from segtool.core.io import atomic_write
-from segtool.data.color_labels import ColorToLabel, ConversionResult, pack_rgb
+from segtool.data.color_labels import ColorToLabel, ConversionResult
 from segtool.data.images import open_image
 from segtool.data.palettes import Palette
 
@@ -105,5 +105,5 @@ def write_color_png(labels: np.ndarray, path: str | os.PathLike, palette: Palett
 
 
 
-__all__ = ["ColorToLabel", "ConversionResult", "pack_rgb", "index_array", "read_index_mask", "read_label_mask",
-           "labels_of_image", "label_image", "write_label_png", "write_color_png"]
+__all__ = ["index_array", "read_index_mask", "read_label_mask", "labels_of_image", "label_image",
+           "write_label_png", "write_color_png"]

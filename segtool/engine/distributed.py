@@ -86,11 +86,6 @@ def sync_flags(bad_loss: bool, stop_signal: int | None, device: torch.device) ->
     return bool(tensor[0]), int(tensor[1]) or None
 
 
-def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-
-
 def wrap_model(model: torch.nn.Module, device: torch.device, info: DistInfo, sync_bn: bool) -> torch.nn.Module:
     """DDP around the model (with SyncBatchNorm when asked); the bare model when not distributed."""
     if not info.enabled:

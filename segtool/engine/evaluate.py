@@ -107,12 +107,12 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
                         window: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
                         show_progress: bool = True) -> tuple[Validation, list[str]]:
     """Score a checkpoint's model on ``split`` of ``source``; returns the validation and class names."""
+    from segtool.core.console import progress
     from segtool.core.errors import SegtoolError
     from segtool.data.transforms import eval_transforms
     from segtool.engine.checkpoint import model_from_checkpoint
     from segtool.engine.distributed import DistInfo
     from segtool.engine.loaders import eval_loader, open_dataset, segtool_error_from_worker
-    from segtool.engine.messages import progress_bar
     from segtool.models import size_multiple
 
     config = checkpoint.get("config", {})
@@ -128,7 +128,7 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
     loader = eval_loader(dataset, batch_size=batch_size, info=DistInfo(), workers=workers, multiple=multiple,
                          device=device)
     names = list(checkpoint.get("class_names") or dataset.class_names)
-    with progress_bar(show_progress, transient=False) as bar:
+    with progress(show=show_progress) as bar:
         task = bar.add_task(f"evaluate {split}", total=len(dataset))
         try:
             result = run_validation(model, loader, num_classes=int(checkpoint["num_classes"]), device=device,

@@ -9,10 +9,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from segtool.core.console import notice
 from segtool.data.sources import DataSource, find_data_source, should_use_demo
 from segtool.engine.checkpoint import check_compatible, load_checkpoint
 from segtool.engine.config import DEMO_DATA, ResolvedConfig, load_yaml_config, resolve_config, to_yaml
-from segtool.engine.messages import say
 from segtool.engine.run_dir import default_run_dir, find_latest_run, prepare_run_dir
 
 
@@ -55,10 +55,10 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
             source = DataSource.from_dict(checkpoint["data"])
         run_dir = out_path or Path(checkpoint["path"]).parent
         if create_dir:
-            say(f"resuming {checkpoint['path']} (epoch {checkpoint['epoch']}, step {checkpoint['step']})")
+            notice(f"resuming {checkpoint['path']} (epoch {checkpoint['epoch']}, step {checkpoint['step']})")
     else:
         if resume == "auto":
-            say("--resume auto: no earlier run found; starting a new one")
+            notice("--resume auto: no earlier run found; starting a new one")
         info = get_model_info(model)
         fmt = cli_values.get("format") or file_values.get("format") or "auto"
         use_demo = not data_given and should_use_demo(None, fmt)
@@ -67,7 +67,7 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
         run_dir = out_path or default_run_dir(model)
     if create_dir and is_main_rank():
         if source.note:
-            say(source.note)
+            notice(source.note)
         prepare_run_dir(run_dir, force=force, resuming=checkpoint is not None)
     return TrainPlan(resolved, source, run_dir, checkpoint)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from segtool.core.console import is_quiet, warn
+from segtool.core.console import is_quiet, notice, progress, warn
 from segtool.core.errors import Interrupted, SegtoolError
 from segtool.data.sources import DataSource
 from segtool.engine import checkpoint as ckpt
@@ -36,7 +36,6 @@ from segtool.engine.distributed import (
 )
 from segtool.engine.evaluate import Validation, run_validation
 from segtool.engine.loaders import segtool_error_from_worker
-from segtool.engine.messages import progress_bar, say
 from segtool.engine.run_dir import MetricsLog
 from segtool.engine.schedules import build_scheduler
 from segtool.engine.signals import StopRequest
@@ -256,7 +255,7 @@ def log_epoch(run: Run, train_stats: dict, val: Validation) -> dict:
            "elapsed": round(run.elapsed(), 3)}
     if run.main:
         run.log.append(row)
-        say(f"epoch {row['epoch']}/{run.config.epochs}  step {row['step']}  "
+        notice(f"epoch {row['epoch']}/{run.config.epochs}  step {row['step']}  "
                f"loss {_num(row['train_loss'])}  val_loss {_num(row['val_loss'])}  mIoU {_num(row['miou'])}  "
                f"pixel_acc {_num(row['pixel_acc'])}  lr {row['lr']:.3g}  {_num(row['img_per_s'], 1)} img/s  "
                f"{row['elapsed']:.0f}s")
@@ -362,11 +361,11 @@ def loop(run: Run) -> dict:
     last: dict = {}
     show = run.main and not is_quiet()
     if run.main and (state.epoch >= config.epochs or state.step >= run.total_steps):
-        say(f"nothing to train: the run already did {state.epoch} epoch(s) / {state.step} steps; "
+        notice(f"nothing to train: the run already did {state.epoch} epoch(s) / {state.step} steps; "
             "raise --epochs or --max-steps to continue it")
     from rich.progress import TextColumn
 
-    with progress_bar(show, TextColumn("{task.fields[stats]}")) as bar:
+    with progress(TextColumn("{task.fields[stats]}"), transient=True, show=show) as bar:
         while state.epoch < config.epochs and state.step < run.total_steps:
             run.data.sampler.set_epoch(state.epoch)
             task = bar.add_task(f"epoch {state.epoch + 1}/{config.epochs}", total=len(run.data.train),
@@ -399,6 +398,6 @@ def summarize(run: Run, last: dict) -> None:
     best = (f"best val mIoU {state.best_miou:.4f} (epoch {state.best_epoch})" if state.best_miou is not None
             else "no val mIoU")
     minutes, seconds = divmod(run.elapsed(), 60)
-    say(f"done: {state.step} steps, {state.epoch} epoch(s) in {int(minutes)}m{seconds:04.1f}s; {best}; "
+    notice(f"done: {state.step} steps, {state.epoch} epoch(s) in {int(minutes)}m{seconds:04.1f}s; {best}; "
            f"last: mIoU {_num(last.get('miou'))}, pixel acc {_num(last.get('pixel_acc'))}")
-    say(f"run dir: {run.run_dir} (config.yaml, metrics.jsonl, metrics.csv, last.pt, best.pt)")
+    notice(f"run dir: {run.run_dir} (config.yaml, metrics.jsonl, metrics.csv, last.pt, best.pt)")
