@@ -7,23 +7,22 @@ from typing import Annotated
 
 import typer
 
-from segtool.cli.options import Device, Force, Json, NpuTransfer, Quiet, Threads
+from segtool.cli.options import Force, Json, Runtime, hw_option, with_runtime
 
 app = typer.Typer()
 
-
-def _parse_hw(value: str | None, option: str):
-    if value is None:
-        return None
-    from segtool.engine.config import parse_crop
-
-    try:
-        return tuple(parse_crop(value))
-    except Exception as exc:  # noqa: BLE001 - SegtoolError -> bad parameter
-        raise typer.BadParameter(f"{option}: {exc}") from None
+# How both commands run the model.
+SlidingWindow = Annotated[bool, typer.Option("--sliding-window", help="Average overlapping windows instead of "
+                                             "one whole-image pass.")]
+Window = Annotated[str | None, typer.Option("--window", help="Window HxW (default: the training crop).",
+                                            show_default=False)]
+Stride = Annotated[str | None, typer.Option("--stride", help="Window stride HxW (default 2/3 window).",
+                                            show_default=False)]
+Amp = Annotated[bool, typer.Option("--amp", help="Mixed-precision inference.")]
 
 
 @app.command("evaluate")
+@with_runtime
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `segtool train` (last.pt / best.pt).")],
     data: Annotated[str | None, typer.Option("--data", help="Dataset root (default: the one it was trained on).",
@@ -35,42 +34,36 @@ def evaluate(
                                                 show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch (padded).")] = 1,
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader workers.")] = 0,
-    sliding_window: Annotated[bool, typer.Option("--sliding-window", help="Average overlapping windows "
-                                                 "instead of one whole-image pass.")] = False,
-    window: Annotated[str | None, typer.Option("--window", help="Window HxW (default: the training crop).",
-                                               show_default=False)] = None,
-    stride: Annotated[str | None, typer.Option("--stride", help="Window stride HxW (default 2/3 window).",
-                                               show_default=False)] = None,
+    sliding_window: SlidingWindow = False,
+    window: Window = None,
+    stride: Stride = None,
     confusion: Annotated[str | None, typer.Option("--confusion", help="Write the confusion matrix: FILE.png "
                                                   "(heat map) or FILE.csv.", show_default=False)] = None,
-    amp: Annotated[bool, typer.Option("--amp", help="Mixed-precision inference.")] = False,
+    amp: Amp = False,
     json_out: Json = False,
     force: Force = False,
-    device: Device = "auto",
-    npu_transfer: NpuTransfer = False,
-    threads: Threads = None,
-    quiet: Quiet = False,
+    *,
+    runtime: Runtime,
 ) -> None:
     """Score CHECKPOINT on a split: pixel acc, mean acc, mIoU, fwIoU and per-class IoU/acc/Dice."""
-    from segtool.core.console import emit_json, set_quiet
+    from segtool.core.console import emit_json, is_quiet
     from segtool.engine.checkpoint import load_checkpoint, source_for_checkpoint, window_for_checkpoint
     from segtool.engine.evaluate import evaluate_checkpoint, render_report, write_confusion
 
-    set_quiet(quiet)
-    win, step = _parse_hw(window, "--window"), _parse_hw(stride, "--stride")
+    win, step = hw_option(window, "--window"), hw_option(stride, "--stride")
     if confusion is not None:
         _check_confusion_target(confusion, force)
     ckpt = load_checkpoint(checkpoint)
     source = source_for_checkpoint(ckpt, data, fmt)
     win, step = window_for_checkpoint(ckpt, sliding_window, win, step)
-    torch_device = _device(device, npu_transfer, threads)
+    torch_device = runtime.device()
     result, names = evaluate_checkpoint(ckpt, source, split, torch_device, batch_size=batch_size,
                                         workers=workers, palette=palette, amp=amp,
                                         window=win, stride=step,
                                         show_progress=not json_out)
     if confusion is not None:
         write_confusion(result.matrix, names, confusion, force=force)
-    if not quiet:
+    if not is_quiet():
         render_report(result.scores, title=f"{ckpt['model_name']} on {source.format} {split} "
                                            f"({result.images} images)")
     if json_out:
@@ -86,13 +79,8 @@ def _check_confusion_target(path: str, force: bool) -> None:
     check_output(path, force)
 
 
-def _device(device: str, npu_transfer: bool, threads: int | None):
-    from segtool.cli.options import device_from_options
-
-    return device_from_options(device, npu_transfer, threads)
-
-
 @app.command("predict")
+@with_runtime
 def predict(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `segtool train`.")],
     inputs: Annotated[list[str], typer.Argument(help="Image files, directories, or - (paths on stdin).")],
@@ -107,36 +95,31 @@ def predict(
                                             "images are batched).")] = 4,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable images (listed at the end) "
                                            "instead of stopping.")] = False,
-    sliding_window: Annotated[bool, typer.Option("--sliding-window", help="Average overlapping windows.")] = False,
-    window: Annotated[str | None, typer.Option("--window", help="Window HxW (default: the training crop).",
-                                               show_default=False)] = None,
-    stride: Annotated[str | None, typer.Option("--stride", help="Window stride HxW (default 2/3 window).",
-                                               show_default=False)] = None,
-    amp: Annotated[bool, typer.Option("--amp", help="Mixed-precision inference.")] = False,
+    sliding_window: SlidingWindow = False,
+    window: Window = None,
+    stride: Stride = None,
+    amp: Amp = False,
     force: Force = False,
-    device: Device = "auto",
-    npu_transfer: NpuTransfer = False,
-    threads: Threads = None,
-    quiet: Quiet = False,
+    *,
+    runtime: Runtime,
 ) -> None:
     """Label images with CHECKPOINT; each output has its input's original size."""
-    from segtool.core.console import notice, progress, set_quiet, warn
+    from segtool.core.console import notice, progress, warn
     from segtool.core.errors import SegtoolError
     from segtool.core.io import is_stdio, iter_input_paths, plan_outputs
     from segtool.data.images import IMAGE_EXTENSIONS
     from segtool.engine.checkpoint import load_checkpoint, palette_from_checkpoint, window_for_checkpoint
     from segtool.engine.predict import OUTPUT_FORMATS, Predictor, predict_files
 
-    set_quiet(quiet)
     if out_format not in OUTPUT_FORMATS:
         raise typer.BadParameter(f"--format {out_format!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
     if (output is None) == (out_dir is None):
         raise typer.BadParameter("give exactly one of -o FILE (one image) or --out-dir DIR")
-    win, step = _parse_hw(window, "--window"), _parse_hw(stride, "--stride")
+    win, step = hw_option(window, "--window"), hw_option(stride, "--stride")
     plan = plan_outputs(iter_input_paths(inputs, IMAGE_EXTENSIONS), output, out_dir, force)
     paths, targets = [source for source, _ in plan], dict(plan)
     ckpt = load_checkpoint(checkpoint)
-    torch_device = _device(device, npu_transfer, threads)
+    torch_device = runtime.device()
     win, step = window_for_checkpoint(ckpt, sliding_window, win, step)
     predictor = Predictor.from_checkpoint(ckpt, torch_device, amp=amp, window=win, stride=step)
     with progress() as bar:
