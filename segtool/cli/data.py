@@ -5,6 +5,7 @@ No tensors here (numpy and PIL, multiprocessing for voc-stats), so no device opt
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -33,21 +34,24 @@ def _choice(value: str, choices: tuple[str, ...], option: str) -> str:
     return value
 
 
-def _plan(inputs: list[str], output: str | None, out_dir: str | None, force: bool):
+def _convert_masks(command: str, what: str, convert, inputs: list[str], output: str | None, out_dir: str | None,
+                   palette: str, force: bool, json_out: bool, quiet: bool) -> None:
+    """colormap2label and label2color: plan every output up front, ``convert(plan, palette, on_done=)``
+    with a progress bar, then report pixels whose ``what`` (colours / labels) the palette lacks."""
     if (output is None) == (out_dir is None):
         raise typer.BadParameter("give exactly one of -o/--output or --out-dir", param_hint="--output")
+    from segtool.core.console import progress, set_quiet
     from segtool.core.io import iter_input_paths, plan_outputs
     from segtool.data.images import IMAGE_EXTENSIONS
+    from segtool.data.palettes import get_palette
 
-    return plan_outputs(iter_input_paths(inputs, IMAGE_EXTENSIONS), output, out_dir, force)
-
-
-def _run_batch(plan, convert, description: str):
-    from segtool.core.console import progress
-
+    set_quiet(quiet)
+    pal = get_palette(palette)
+    plan = plan_outputs(iter_input_paths(inputs, IMAGE_EXTENSIONS), output, out_dir, force)
     with progress() as bar:
-        task = bar.add_task(description, total=len(plan))
-        return convert(on_done=lambda: bar.advance(task))
+        task = bar.add_task(command, total=len(plan))
+        reports = convert(plan, pal, on_done=lambda: bar.advance(task))
+    _report(reports, pal.name, json_out, what)
 
 
 def _report(reports, palette_name: str, json_out: bool, what: str) -> None:
@@ -132,17 +136,11 @@ def colormap2label(
     quiet: Quiet = False,
 ) -> None:
     """Convert RGB colour masks to label masks (palette-mode PNGs holding class indices)."""
-    from segtool.core.console import set_quiet
     from segtool.data.convert import colormap_to_label
-    from segtool.data.palettes import get_palette
 
-    set_quiet(quiet)
     _choice(unknown, UNKNOWN_CHOICES, "--unknown")
-    pal = get_palette(palette)
-    plan = _plan(inputs, output, out_dir, force)
-    reports = _run_batch(plan, lambda on_done: colormap_to_label(
-        plan, pal, unknown=unknown, tolerance=tolerance, gray=gray, force=force, on_done=on_done), "colormap2label")
-    _report(reports, pal.name, json_out, "colours")
+    convert = partial(colormap_to_label, unknown=unknown, tolerance=tolerance, gray=gray, force=force)
+    _convert_masks("colormap2label", "colours", convert, inputs, output, out_dir, palette, force, json_out, quiet)
 
 
 @app.command("label2color")
@@ -156,16 +154,10 @@ def label2color(
     quiet: Quiet = False,
 ) -> None:
     """Render label masks (P or L PNGs of class indices) as RGB colour PNGs; the inverse of colormap2label."""
-    from segtool.core.console import set_quiet
     from segtool.data.convert import label_to_color
-    from segtool.data.palettes import get_palette
 
-    set_quiet(quiet)
-    pal = get_palette(palette)
-    plan = _plan(inputs, output, out_dir, force)
-    reports = _run_batch(plan, lambda on_done: label_to_color(plan, pal, force=force, on_done=on_done),
-                         "label2color")
-    _report(reports, pal.name, json_out, "labels")
+    convert = partial(label_to_color, force=force)
+    _convert_masks("label2color", "labels", convert, inputs, output, out_dir, palette, force, json_out, quiet)
 
 
 @app.command("make-demo-data")
