@@ -44,6 +44,14 @@ def fixtures_dir() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory) -> Path:
+    """The tiny demo set of ``_train_helpers.TINY_DEMO``, made once for the whole session."""
+    from _train_helpers import make_tiny_demo
+
+    return make_tiny_demo(tmp_path_factory.mktemp("data") / "demo")
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models gain nothing from 2 threads and lose 5-20x when another process holds a core

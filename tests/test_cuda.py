@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from _train_helpers import make_tiny_demo, train_args
 from PIL import Image
-from test_train_helpers import make_tiny_demo, train_args
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

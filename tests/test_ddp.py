@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_helpers import TINY_MODEL, make_tiny_demo
+from _train_helpers import TINY_MODEL
+
+pytestmark = pytest.mark.slow  # two processes that import torch and train
 
 # One rank: what `torchrun --nproc-per-node 2 -m segtool train ...` runs in each process, plus a
 # dump of the final weights so the test can compare the ranks.
@@ -32,11 +34,6 @@ def fail(run):
 result = train(plan.resolved, plan.source, torch.device("cpu"), plan.run_dir, on_step=fail)
 torch.save(result.model.state_dict(), os.path.join(out, f"weights-rank{rank}.pt"))
 """
-
-
-@pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory):
-    return make_tiny_demo(tmp_path_factory.mktemp("data") / "demo")
 
 
 def _free_port() -> int:

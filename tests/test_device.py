@@ -71,7 +71,18 @@ def test_explicit_npu_index(no_cuda_no_mps, monkeypatch):
 
 def test_npu_transfer_imports_contrib(no_cuda_no_mps, monkeypatch):
     _fake_torch_npu(monkeypatch)
-    resolve_device("npu", npu_transfer=True, announce=False)
+    imported = []
+    real_import = devmod.importlib.import_module
+
+    def record(name, *a, **k):
+        imported.append(name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(devmod.importlib, "import_module", record)
+    assert resolve_device("npu", announce=False) == ("fake-device", "npu")
+    assert "torch_npu.contrib.transfer_to_npu" not in imported  # only on request
+    assert resolve_device("npu", npu_transfer=True, announce=False) == ("fake-device", "npu")
+    assert imported.count("torch_npu.contrib.transfer_to_npu") == 1
 
 
 def test_npu_transfer_needs_npu(no_cuda_no_mps, monkeypatch):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _train_helpers import TINY_MODEL, random_checkpoint
 from PIL import Image
-from test_train_helpers import TINY_MODEL, random_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

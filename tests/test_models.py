@@ -198,10 +198,10 @@ def _loss(model, images, labels, binary: bool):
     ("fcn8", {"fused": True}, False),
     ("fcn8", {"fused": False}, True),
     ("fcn-resnet18", {}, False),
-    ("fcn32s", {}, False),
-    ("fcn16s", {}, False),
-    ("fcn8s", {}, False),
-    ("fcns", {}, True),
+    pytest.param("fcn32s", {}, False, marks=pytest.mark.slow),  # VGG-16: ~4 s each
+    pytest.param("fcn16s", {}, False, marks=pytest.mark.slow),  # VGG-16: ~4 s each
+    pytest.param("fcn8s", {}, False, marks=pytest.mark.slow),  # VGG-16: ~4 s each
+    pytest.param("fcns", {}, True, marks=pytest.mark.slow),  # VGG-16: ~4 s each
     ("bisenetv2", {}, False),
     ("tv:lraspp_mobilenet_v3_large", {}, False),
 ])

@@ -84,6 +84,7 @@ def test_fused_head_matches_layers_narrow(size, mode):
     _assert_close(fused, layered, grads=True)
 
 
+@pytest.mark.slow
 def test_fused_head_matches_layers_real_789_channel_head():
     torch.manual_seed(0)
     model = FCN8(21)  # the SPEC model: 768 + 21 = 789 head channels

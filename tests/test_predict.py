@@ -6,8 +6,8 @@ import io
 
 import numpy as np
 import pytest
+from _train_helpers import random_checkpoint
 from PIL import Image
-from test_train_helpers import random_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,18 +8,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from _train_helpers import TINY_DEMO, TINY_MODEL, train_args
 from PIL import Image
-from test_train_helpers import TINY_DEMO, TINY_MODEL, make_tiny_demo, train_args
 
 from segtool.engine import config as config_module
 from segtool.engine.run_dir import METRIC_KEYS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory):
-    return make_tiny_demo(tmp_path_factory.mktemp("data") / "demo")
 
 
 def test_demo_default_path_with_one_notice(cli, tmp_path, monkeypatch):

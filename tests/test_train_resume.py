@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train_helpers import TINY_MODEL, make_tiny_demo
+from _train_helpers import TINY_MODEL
 
 from segtool.core.errors import Interrupted, SegtoolError
 from segtool.engine.checkpoint import load_checkpoint
@@ -21,11 +21,6 @@ from segtool.engine.signals import StopRequest
 from segtool.engine.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory):
-    return make_tiny_demo(tmp_path_factory.mktemp("data") / "demo")
 
 
 def _run(data: Path, out: Path, *, stop_at_step=None, resume=None, epochs=2, on_step=None):
@@ -83,6 +78,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_demo, tmp_path):
     assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
 
 
+@pytest.mark.slow  # a subprocess that imports torch
 def test_sigint_saves_a_resumable_checkpoint_and_exits_130(tiny_demo, tmp_path):
     out = tmp_path / "s"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

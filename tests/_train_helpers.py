@@ -1,4 +1,4 @@
-"""Shared helpers for the train / evaluate / predict / DDP tests (this module holds no tests).
+"""Shared helpers for the train / evaluate / predict / DDP tests (the tiny_demo fixture is in conftest).
 
 Everything is tiny so the whole group stays within seconds: demo images of 32x32 px with two
 object classes (3 classes with background), fcn8 trained at a 32x32 crop.
@@ -14,7 +14,7 @@ TINY_MODEL = {"width_mult": 0.125}
 
 
 def make_tiny_demo(root: Path) -> Path:
-    """A tiny demo set (VOC layout) at ``root``, made once per test session folder."""
+    """A tiny demo set (VOC layout) at ``root``, unless one is already there."""
     from segtool.data.demo import make_demo_dataset
 
     if not (root / "demo.json").is_file():
