@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import time
 
@@ -83,6 +84,24 @@ def test_pretrained_loads_from_the_torch_cache(offline):
     model = create_model("fcn-resnet18", 5, pretrained=True)
     assert torch.equal(model.backbone.layer3[0].conv1.weight, reference["layer3.0.conv1.weight"])
     assert torch.equal(model.backbone.bn1.running_var, reference["bn1.running_var"])
+
+
+def test_missing_file_is_downloaded_into_the_torch_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("SEGTOOL_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: io.BytesIO())  # the probe succeeds
+    reference = torchvision.models.resnet18().state_dict()
+    calls = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, hash_prefix))
+        torch.save(reference, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    model = create_model("fcn-resnet18", 5, pretrained=True)
+    assert calls == [("https://download.pytorch.org/models/resnet18-f37072fd.pth", "f37072fd")]
+    assert (tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth").is_file()
+    assert torch.equal(model.backbone.conv1.weight, reference["conv1.weight"])
 
 
 def test_backbone_weights_file_for_vgg(tmp_path):

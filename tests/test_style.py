@@ -283,3 +283,16 @@ def test_torchvision_vgg19_features_load_and_agree(tmp_path):
     assert len(ours.features) == 26
     assert torch.allclose(got["conv4_4"], want, atol=1e-5)
     assert torch.allclose(got["relu2_1"], reference[:7](x), atol=1e-5)
+
+
+def test_segtool_offline_stops_before_the_network(monkeypatch, tmp_path):
+    import socket
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("SEGTOOL_OFFLINE", "1")
+    attempts = []
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: attempts.append(a))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: attempts.append(a))
+    with pytest.raises(SegtoolError, match=r"vgg19-dcbb9e9d\.pth.*SEGTOOL_OFFLINE.*--weights PATH.*--random-weights"):
+        load_vgg19(["conv1_1"])
+    assert attempts == []
