@@ -158,24 +158,35 @@ def _save_drawing(canvas, boxes, labels, out: Path, force: bool) -> None:
 
 # ---- iou ---------------------------------------------------------------------------------------
 
-def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat | None, fix: bool):
-    """The box sets (1 or 2) as validated float64 xyxy tensors, with their BoxSets."""
+def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat | None, fix: bool,
+                   group: str | None = None, keep=()):
+    """The box sets (1 or 2): BoxTables (files) or a BoxSet (--box), and their validated float64 xyxy arrays."""
     from segtool.ops.boxes.formats import validate_boxes
-    from segtool.ops.boxes.read import boxes_from_text, read_boxes
+    from segtool.ops.boxes.read import boxes_from_text
+    from segtool.ops.boxes.table import read_box_table
 
     fmt = in_format.value if in_format else None
     if sum(s == "-" for s in sources) > 1:
         raise typer.BadParameter("only one input can be - (stdin)")
-    sets = [read_boxes(s, fmt) for s in sources]
+    if group is not None and inline:
+        raise typer.BadParameter("--group needs box files for A and B, not --box")
+    sets = [read_box_table(s, fmt, group=group, keep=keep) for s in sources]
+    arrays = [t.xyxy(fix) for t in sets]
     if inline:
-        sets.append(boxes_from_text(inline, fmt))
+        inline_set = boxes_from_text(inline, fmt)
+        sets.append(inline_set)
+        arrays.append(validate_boxes(inline_set.tensor(), inline_set.fmt, source=inline_set.source,
+                                     names=[r.where for r in inline_set.records], fix=fix).numpy())
     if not sets:
         raise typer.BadParameter("give a box file (or - for stdin) or --box x1,y1,x2,y2")
     if len(sets) > 2:
         raise typer.BadParameter("at most two box sets: A and B (files or --box)")
-    tensors = [validate_boxes(s.tensor(), s.fmt, source=s.source, names=[r.where for r in s.records],
-                              fix=fix) for s in sets]
-    return sets, tensors
+    return sets, arrays
+
+
+Group = Annotated[str | None, typer.Option("--group", help="Compare boxes only within a group (e.g. an image id): "
+                                           "a CSV header name, a JSON key, or a 0-based column index.",
+                                           show_default=False)]
 
 
 @app.command("iou")
@@ -191,6 +202,7 @@ def iou(
         "--in-format", help="Format of plain 4-number boxes (named fields decide otherwise). [default: xyxy]")] = None,
     best: Annotated[bool, typer.Option("--best", help="For each box in A, the best match in B.")] = False,
     min_iou: Annotated[float | None, typer.Option("--min-iou", help="Only pairs with a value >= T.")] = None,
+    group: Group = None,
     fix: Annotated[bool, typer.Option("--fix", help="Swap inverted corners instead of failing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="JSON (JSON lines for --best / --min-iou).")] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV.")] = False,
@@ -202,8 +214,9 @@ def iou(
 ) -> None:
     """Pairwise IoU / GIoU / DIoU / CIoU of box sets A and B: the matrix, best matches, or pairs above T.
 
-    Memory stays bounded (rows of A are compared with B in blocks), so --best and --min-iou work
-    for 100,000 x 100,000 boxes.
+    --best and --min-iou never build the full matrix: IoU uses a spatial index (exact values) and
+    the other kinds compare rows of A with B in blocks. --group compares boxes within a group only
+    and writes the group key first; without --best / --min-iou it lists every same-group pair.
     """
     style = _style(json_out, csv_out)
     if (draw is None) != (output is None):
@@ -214,20 +227,33 @@ def iou(
 
         check_output(output, force)
         canvas = _load_image(draw)
-    sets, tensors = _read_box_sets([s for s in (a, b) if s is not None], box or [], in_format, fix)
+    sets, arrays = _read_box_sets([s for s in (a, b) if s is not None], box or [], in_format, fix, group)
+    boxes_a, boxes_b = arrays[0], arrays[-1]
+    if group is not None or best or min_iou is not None:
+        from segtool.core.console import notice
+        from segtool.ops.boxes.groups import align_groups, matches
+        from segtool.ops.boxes.output import write_matches
 
-    from segtool.ops.boxes.formats import on_device
-    from segtool.ops.boxes.output import write_matches, write_matrix
-
-    dev = runtime.device()
-    boxes_a, boxes_b = on_device(tensors[0], dev), on_device(tensors[-1], dev)
-    if best or min_iou is not None:
-        write_matches(sys.stdout, boxes_a, boxes_b, kind.value, style, best=best, min_iou=min_iou)
+        grouping = align_groups(sets[0], sets[-1]) if group is not None else None
+        threshold = min_iou if min_iou is not None or best else float("-inf")
+        chunks = matches(boxes_a, boxes_b, kind.value, best=best, min_iou=threshold, grouping=grouping,
+                         device=None if group is not None else runtime.device())
+        write_matches(sys.stdout, chunks, kind.value, style, group=group,
+                      groups=grouping.a if grouping else None, keys=grouping.keys if grouping else None)
+        if grouping is not None:
+            notice(grouping.summary.line(group))
     else:
-        write_matrix(sys.stdout, boxes_a, boxes_b, kind.value, style)
+        import torch
+
+        from segtool.ops.boxes.formats import on_device
+        from segtool.ops.boxes.output import write_matrix
+
+        dev = runtime.device()
+        write_matrix(sys.stdout, on_device(torch.from_numpy(boxes_a), dev), on_device(torch.from_numpy(boxes_b), dev),
+                     kind.value, style)
     if canvas is not None:
-        boxes = [box for t in tensors for box in t.tolist()]
-        labels = [f"{name}{i}" for name, t in zip("AB", tensors, strict=False) for i in range(t.shape[0])]
+        boxes = [box for t in arrays for box in t.tolist()]
+        labels = [f"{name}{i}" for name, t in zip("AB", arrays, strict=False) for i in range(len(t))]
         _save_drawing(canvas, boxes, labels, output, force)
 
 
@@ -289,29 +315,38 @@ def nms(
     in_format: Annotated[BoxFormat | None, typer.Option(
         "--in-format", help="Format of plain 4-number boxes. [default: xyxy]")] = None,
     rows: Annotated[bool, typer.Option("--rows", help="Print the kept boxes, not only their indices.")] = False,
+    group: Group = None,
     fix: Annotated[bool, typer.Option("--fix", help="Swap inverted corners instead of failing.")] = False,
     json_out: Json = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="CSV with a header.")] = False,
     *,
     runtime: Runtime,
 ) -> None:
-    """Non-maximum suppression: the indices (0-based, best score first) of the boxes that survive."""
+    """Non-maximum suppression: the indices (0-based, best score first) of the boxes that survive.
+
+    With --group only boxes of one group suppress each other; the output is a table (group, index, ...)
+    group by group, best score first inside each.
+    """
     import torch
 
     from segtool.ops.boxes.formats import on_device
     from segtool.ops.boxes.nms import suppress
     from segtool.ops.boxes.output import write_kept
-    from segtool.ops.boxes.read import column_values
+    from segtool.ops.boxes.table import table_values
 
     style = _style(json_out, csv_out)
-    (box_set,), (xyxy,) = _read_box_sets([boxes], [], in_format, fix)
-    score_values = torch.tensor(column_values(box_set, scores, "--scores"), dtype=torch.float64)
+    (table,), (xyxy,) = _read_box_sets([boxes], [], in_format, fix, group, keep=[scores, classes or ""])
+    score_values = torch.from_numpy(table_values(table, scores, "--scores"))
     class_values = class_ids = None
     if classes is not None:
-        class_values = column_values(box_set, classes, "--classes", numeric=False)
+        class_values = table_values(table, classes, "--classes", numeric=False).tolist()
         ids = {}
         class_ids = torch.tensor([ids.setdefault(str(c), len(ids)) for c in class_values])
+    if group is not None:  # one batch id per (group, class): batched_nms keeps the batches apart
+        group_ids = torch.from_numpy(table.groups.astype("int64"))
+        class_ids = group_ids if class_ids is None else group_ids * (int(class_ids.max()) + 1) + class_ids
     dev = runtime.device()
-    keep = suppress(on_device(xyxy, dev), on_device(score_values, dev), iou_threshold, classes=class_ids,
-                    min_score=min_score)
-    write_kept(sys.stdout, box_set, keep.cpu().tolist(), score_values, class_values, rows=rows, style=style)
+    keep = suppress(on_device(torch.from_numpy(xyxy), dev), on_device(score_values, dev), iou_threshold,
+                    classes=class_ids, min_score=min_score)
+    write_kept(sys.stdout, table, keep.cpu().numpy(), score_values, class_values, rows=rows, style=style,
+               group=group)

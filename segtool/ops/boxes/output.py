@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from typing import IO
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from segtool.core.errors import SegtoolError
 from segtool.ops.boxes import anchors as anc
 from segtool.ops.boxes.formats import FIELDS
-from segtool.ops.boxes.iou import best_match, iter_iou_blocks, iter_pairs_above
-from segtool.ops.boxes.read import BoxSet
+from segtool.ops.boxes.iou import iter_iou_blocks
+from segtool.ops.boxes.table import BoxTable
 from segtool.ops.boxes.tables import TableWriter, format_float32
 from segtool.ops.boxes.write import format_number
 
@@ -129,43 +128,55 @@ def write_matrix(out: IO[str], boxes_a: Tensor, boxes_b: Tensor, kind: str, styl
     out.flush()
 
 
-def write_matches(out: IO[str], boxes_a: Tensor, boxes_b: Tensor, kind: str, style: str, *, best: bool,
-                  min_iou: float | None) -> None:
-    """Rows (a, b, value): the best match in B of each box in A (``best``), or every pair >= ``min_iou``."""
-    table = TableWriter(out, ["a", "b", kind], style)
-
-    def rows(ia, ib, values):
-        return [[str(i), str(j), f"{v:.4f}" if style == "text" else _num(v)]
-                for i, j, v in zip(ia.tolist(), ib.tolist(), values.tolist(), strict=True)]
-
-    if best:
-        values, indices = best_match(boxes_a, boxes_b, kind)
-        ia = torch.arange(values.shape[0], device=values.device)
-        if min_iou is not None:
-            keep = values >= min_iou
-            ia, indices, values = ia[keep], indices[keep], values[keep]
-        table.write(rows(ia, indices, values))
-    else:
-        for ia, ib, values in iter_pairs_above(boxes_a, boxes_b, min_iou, kind):
-            table.write(rows(ia, ib, values))
+def write_matches(out: IO[str], chunks, kind: str, style: str, *, group: str | None = None,
+                  groups: np.ndarray | None = None, keys: list | None = None) -> int:
+    """Rows (a, b, value) from ``(index_in_a, index_in_b, value)`` chunks (groups.matches), with the group key
+    first when grouped (``groups``: A's group ids, ``keys``: their keys). Returns the row count."""
+    columns = ([group] if group is not None else []) + ["a", "b", kind]
+    textual = keys is not None and any(isinstance(k, str) for k in keys)
+    table = TableWriter(out, columns, style, quoted=[group] if textual and group is not None else ())
+    key_text = [str(k) for k in keys] if keys is not None else None
+    count = 0
+    for ia, ib, values in chunks:
+        cells = [[str(i), str(j), f"{v:.4f}" if style == "text" else _num(v)]
+                 for i, j, v in zip(ia.tolist(), ib.tolist(), values.tolist(), strict=True)]
+        if key_text is not None:
+            cells = [[key_text[g], *row] for g, row in zip(groups[ia].tolist(), cells, strict=True)]
+        table.write(cells)
+        count += len(cells)
     table.close()
+    return count
 
 
 # ---- nms ---------------------------------------------------------------------------------------
 
-def write_kept(out: IO[str], box_set: BoxSet, keep: list[int], scores: Tensor, classes: list | None, *,
-               rows: bool, style: str) -> None:
-    """The boxes NMS kept: their indices only, or (``rows``) index, score, class and the box as read."""
-    if not rows:
+def write_kept(out: IO[str], table: BoxTable, keep: np.ndarray, scores: Tensor, classes: list | None, *,
+               rows: bool, style: str, group: str | None = None) -> None:
+    """The boxes NMS kept: their indices only, or (``rows``) index, score, class and the box as read.
+
+    Grouped: a table with the group key first, groups in order of first appearance, best score first.
+    """
+    if group is not None:
+        first = np.full(len(table.group_keys), len(table), dtype=np.int64)
+        np.minimum.at(first, table.groups, np.arange(len(table)))
+        keep = keep[np.argsort(first[table.groups[keep]], kind="stable")]
+    keep = keep.tolist()
+    if not rows and group is None:
         if style == "jsonl":
-            out.write(json.dumps({"kept": keep, "count": len(keep), "of": len(box_set)}, indent=2) + "\n")
+            out.write(json.dumps({"kept": keep, "count": len(keep), "of": len(table)}, indent=2) + "\n")
         else:
             out.write("".join(f"{i}\n" for i in (["index"] if style == "csv" else []) + keep))
         out.flush()
         return
-    columns = ["index", "score"] + (["class"] if classes is not None else []) + list(FIELDS[box_set.fmt])
-    textual = classes is not None and not all(_is_number(c) for c in classes)
-    table = TableWriter(out, columns, style, quoted=["class"] if textual else ())
-    table.write([[str(i), _num(scores[i])] + ([str(classes[i])] if classes is not None else [])
-                 + [_num(v) for v in box_set.records[i].box] for i in keep])
-    table.close()
+    box_columns = list(FIELDS[table.fmt]) if rows else []
+    class_columns = ["class"] if classes is not None and rows else []
+    columns = ([group] if group else []) + ["index"] + (["score"] if rows else []) + class_columns + box_columns
+    quoted = ["class"] if class_columns and not all(_is_number(c) for c in classes) else []
+    if group is not None and any(isinstance(k, str) for k in table.group_keys):
+        quoted.append(group)
+    table_out = TableWriter(out, columns, style, quoted=quoted)
+    keys = [str(k) for k in table.group_keys]
+    table_out.write([([keys[table.groups[i]]] if group else []) + [str(i)]
+                     + ([_num(scores[i])] if rows else []) + ([str(classes[i])] if class_columns else [])
+                     + ([_num(v) for v in table.boxes[i].tolist()] if rows else []) for i in keep])
+    table_out.close()
