@@ -84,13 +84,22 @@ class Objective:
                     style_grams[name] = style_grams[name] + contribution if name in style_grams else contribution
         return cls(extractor, content_targets, style_grams, **weights)
 
+    def compose(self, image: torch.Tensor) -> torch.Tensor:
+        """The image the loss sees, from the optimisation variable (a hook: regions keep some content)."""
+        return image
+
+    def style_term(self, activations: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Unweighted style loss of one evaluation's activations."""
+        zero = next(iter(activations.values())).new_zeros(())
+        return sum((style_loss(activations[n], g) for n, g in self.style_grams.items()), zero)
+
     def __call__(self, image: torch.Tensor) -> LossTerms:
         self.evaluations += 1
+        image = self.compose(image)
         activations = self.extractor(image)
         zero = image.new_zeros(())
         content = sum((content_loss(activations[n], t) for n, t in self.content_targets.items()), zero)
-        style = sum((style_loss(activations[n], g) for n, g in self.style_grams.items()), zero)
-        content, style = content * self.content_weight, style * self.style_weight
+        content, style = content * self.content_weight, self.style_term(activations) * self.style_weight
         tv = tv_loss(image) * self.tv_weight
         total = content + style + tv
         minimized = (content + style + tv_loss(image, self.tv_smoothing) * self.tv_weight

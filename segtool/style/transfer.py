@@ -32,7 +32,8 @@ from segtool.style.memory import check_memory, estimate_bytes
 from segtool.style.optimize import LossTerms, Objective, run_adam, run_lbfgs
 from segtool.style.vgg import VGG19_LAYERS, VGGFeatures, load_vgg19
 
-__all__ = ["StepReport", "StyleResult", "plan_sizes", "stylize"]
+__all__ = ["ObjectiveBuilder", "StepReport", "StyleResult", "objective_weights", "plan_sizes", "stylize",
+           "transfer"]
 
 ImageLike = str | os.PathLike | Image.Image
 
@@ -95,6 +96,11 @@ def _initial_image(config: StyleConfig, content: torch.Tensor, size: Size, devic
     return to_tensor(resize(load_rgb(config.init), size), device)
 
 
+# build(extractor, content, styles, size, final_size) -> the stage's Objective: content and style
+# tensors are the stage-size, normalised images (styles in the order given to ``transfer``).
+ObjectiveBuilder = Callable[[VGGFeatures, torch.Tensor, list[torch.Tensor], Size, Size], Objective]
+
+
 def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig | None = None, *,
             device: torch.device | str = "cpu", extractor: VGGFeatures | None = None,
             weights: str | os.PathLike | None = None, random_weights: bool = False,
@@ -110,17 +116,41 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
     config = config or StyleConfig()
     if isinstance(styles, (str, os.PathLike, Image.Image)):
         styles = [styles]
+    config.validate(len(styles))
+    blend = config.blend_weights(len(styles))
+
+    def build(extractor: VGGFeatures, content_t: torch.Tensor, style_ts: list[torch.Tensor], size: Size,
+              final: Size) -> Objective:
+        return Objective.from_images(extractor, content_t, style_ts, blend, config.content_layers,
+                                     config.style_layers, **objective_weights(config))
+
+    return transfer(content, styles, config, build, device=device, extractor=extractor, weights=weights,
+                    random_weights=random_weights, on_step=on_step, snapshot_every=snapshot_every,
+                    on_snapshot=on_snapshot)
+
+
+def objective_weights(config: StyleConfig) -> dict[str, float]:
+    return {"content_weight": config.content_weight, "style_weight": config.style_weight,
+            "tv_weight": config.tv_weight, "tv_smoothing": config.tv_epsilon}
+
+
+def transfer(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig, build: ObjectiveBuilder, *,
+             device: torch.device | str = "cpu", extractor: VGGFeatures | None = None,
+             weights: str | os.PathLike | None = None, random_weights: bool = False,
+             on_step: Callable[[StepReport], None] | None = None,
+             snapshot_every: int = 0, on_snapshot: Callable[[int, int, Image.Image], None] | None = None,
+             ) -> StyleResult:
+    """The coarse-to-fine optimisation shared by plain and region-guided stylize; ``build`` makes
+    each stage's objective. ``config`` must be validated."""
     device = torch.device(device)
     started = time.perf_counter()
-    # 1. Inputs and recipe: fail on anything the user can fix before any heavy work.
-    config.validate(len(styles))
+    # 1. Inputs: fail on anything the user can fix before any heavy work.
     content_image = _as_rgb(content)
     style_images = [_as_rgb(style) for style in styles]
     if config.init not in ("content", "random"):
         load_rgb(config.init)
     content_hw = (content_image.height, content_image.width)
     sizes = plan_sizes(config, content_hw)
-    blend = config.blend_weights(len(style_images))
     if config.seed is not None:
         torch.manual_seed(config.seed)
 
@@ -152,10 +182,7 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
         content_t = to_tensor(resize(content_image, size), device)
         style_ts = [to_tensor(resize(s, _style_size((s.height, s.width), size, config.style_scale, min_side)), device)
                     for s in style_images]
-        objective = Objective.from_images(
-            extractor, content_t, style_ts, blend, config.content_layers, config.style_layers,
-            content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight,
-            tv_smoothing=config.tv_epsilon)
+        objective = build(extractor, content_t, style_ts, size, sizes[-1])
         start = (_initial_image(config, content_t, size, device) if image is None
                  else F.interpolate(image, size=size, mode="bilinear", align_corners=False))
 
@@ -165,7 +192,7 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
                 on_step(StepReport(stage, len(sizes), size, step, config.steps, terms.values(), seconds,
                                    objective.evaluations))
             if on_snapshot is not None and snapshot_every and step % snapshot_every == 0:
-                on_snapshot(stage, step, _finish(current, content_image, config))
+                on_snapshot(stage, step, _finish(objective.compose(current), content_image, config))
 
         image, seconds = _optimise(start, objective, config, device, report)
         stages.append({"size": list(size), "steps": config.steps, "seconds": round(seconds, 3),
@@ -175,6 +202,7 @@ def stylize(content: ImageLike, styles: Sequence[ImageLike], config: StyleConfig
     assert image is not None
     with torch.no_grad():
         final_losses = objective(image).values()
+        image = objective.compose(image)
     if not all(map(math.isfinite, final_losses.values())):
         raise SegtoolError("the loss is not finite at the end; lower --lr")
     result_image = _finish(image, content_image, config)
