@@ -12,6 +12,7 @@ from segtool.cli.options import Device, Force, Json, NpuTransfer, Quiet, Threads
 app = typer.Typer()
 
 RECIPE = "Recipe"
+REGIONS = "Regions (--mask)"
 WEIGHTS = "Weights"
 
 
@@ -32,7 +33,8 @@ def _snapshot_path(output: Path, stage: int, stages: int, step: int) -> Path:
 @app.command("stylize")
 def stylize(
     content: Annotated[Path, typer.Argument(help="Content image (any format PIL reads).", show_default=False)],
-    styles: Annotated[list[Path], typer.Argument(help="One or more style images.", show_default=False)],
+    styles: Annotated[list[Path] | None, typer.Argument(
+        help="One or more style images (with --mask: none; use --style CLASS=STYLE).", show_default=False)] = None,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Output image; '-' = PNG on stdout. Default: <content>-stylized.png.",
         show_default=False)] = None,
@@ -76,6 +78,27 @@ def stylize(
         "next start.", show_default=False, rich_help_panel=RECIPE)] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for random init / random weights.",
                                              rich_help_panel=RECIPE)] = None,
+    mask: Annotated[str | None, typer.Option(
+        "--mask", help="Label mask of CONTENT (palette / index / colour PNG; '-' = stdin): each region gets "
+        "its own --style.", show_default=False, rich_help_panel=REGIONS)] = None,
+    style_specs: Annotated[list[str] | None, typer.Option(
+        "--style", help="CLASS=STYLE.jpg or CLASS=none (keep the content); CLASS is a palette name or an "
+        "index. Repeat per class.", show_default=False, rich_help_panel=REGIONS)] = None,
+    style_default: Annotated[str, typer.Option(
+        "--style-default", help="STYLE.jpg or none, for the mask's classes no --style names.",
+        rich_help_panel=REGIONS)] = "none",
+    palette: Annotated[str, typer.Option(
+        "--palette", "-p", help="Class names (and colours of RGB masks): voc, camvid32, camvid11, "
+        "cityscapes, or a CSV/YAML file.", rich_help_panel=REGIONS)] = "voc",
+    style_mask: Annotated[str | None, typer.Option(
+        "--style-mask", help="Label mask of the style image(s), same palette: each class takes its "
+        "style from the same class there.", show_default=False, rich_help_panel=REGIONS)] = None,
+    feather: Annotated[float, typer.Option(
+        "--feather", help="Soft region borders: Gaussian sigma in output pixels (0 = hard).",
+        rich_help_panel=REGIONS)] = 0.0,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Refuse a mask whose size differs from its image instead of resizing it.",
+        rich_help_panel=REGIONS)] = False,
     save_every: Annotated[int, typer.Option(
         "--save-every", min=0, help="Also save every N steps next to the output (out.step0100.png).")] = 0,
     weights: Annotated[Path | None, typer.Option(
@@ -94,7 +117,9 @@ def stylize(
     """Paint CONTENT in the style of STYLES by optimising the image through a frozen VGG-19.
 
     Examples: segtool stylize photo.jpg starry.jpg -o out.png;
-    segtool stylize photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 --preserve-colors -o out.png
+    segtool stylize photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 --preserve-colors -o out.png;
+    segtool predict best.pt photo.jpg -o - | segtool stylize photo.jpg --mask - --style person=none
+    --style background=starry.jpg -o out.png
     """
     from segtool.core.console import set_quiet
 
@@ -109,6 +134,8 @@ def stylize(
         size_spec = scale_list[-1] if scale_list else (300, 450)
     if weights is not None and random_weights:
         raise typer.BadParameter("--weights and --random-weights exclude each other", param_hint="--weights")
+    assignments = _check_region_options(styles or [], mask, style_specs or [], style_default, style_mask,
+                                        feather, strict, style_blend)
     out = _resolve_output(output, content, json_out, save_every, force)
 
     from segtool.cli.options import device_from_options
@@ -123,13 +150,16 @@ def stylize(
         content_layers=parse_names(content_layers), style_layers=parse_names(style_layers),
         style_blend=_parsed(parse_blend, style_blend, "--style-blend") if style_blend else None,
         style_scale=style_scale, init=init, preserve_colors=preserve_colors, scales=scale_list, seed=seed,
-    ).validate(len(styles))
+    ).validate(len(styles) if styles else 1)
     from segtool.style import plan_sizes
     from segtool.style.images import load_rgb
 
     # Every input is read before the device is announced, so a bad file is the only line printed.
     content_rgb = load_rgb(content)
-    style_rgbs = [load_rgb(style) for style in styles]
+    if mask is None:
+        style_rgbs = [load_rgb(style) for style in styles]
+    else:
+        plan = _region_plan(mask, palette, assignments, style_default, style_mask, strict, content_rgb)
     if init not in ("content", "random"):
         load_rgb(init)
     # Snapshot names depend on the number of stages, known once the content size is.
@@ -149,9 +179,15 @@ def stylize(
         notice(f"saved {path}")
 
     with _Progress(steps, stages, quiet) as progress:
-        result = run_stylize(content_rgb, style_rgbs, config, device=torch_device, weights=weights,
-                             random_weights=random_weights, on_step=progress.update,
-                             snapshot_every=save_every, on_snapshot=on_snapshot if save_every else None)
+        options = {"device": torch_device, "weights": weights, "random_weights": random_weights,
+                   "on_step": progress.update, "snapshot_every": save_every,
+                   "on_snapshot": on_snapshot if save_every else None}
+        if mask is None:
+            result = run_stylize(content_rgb, style_rgbs, config, **options)
+        else:
+            from segtool.style import stylize_regions
+
+            result = stylize_regions(content_rgb, plan, config, feather=feather, **options)
 
     target = "-" if out is None else out
     save_image(result.image, target, force=force)
@@ -162,7 +198,52 @@ def stylize(
         emit_json({"output": str(target), "size": [result.image.height, result.image.width],
                    "device": str(torch_device), "random_weights": random_weights,
                    "losses": result.losses, "seconds": result.seconds, "stages": result.stages,
-                   "memory_estimate_bytes": result.memory_estimate, "config": config.to_dict()})
+                   "memory_estimate_bytes": result.memory_estimate, "config": config.to_dict(),
+                   **({"regions": plan.to_dict(), "feather": feather} if mask is not None else {})})
+
+
+def _check_region_options(styles: list[Path], mask: str | None, specs: list[str], default: str,
+                          style_mask: str | None, feather: float, strict: bool,
+                          style_blend: str | None) -> list[tuple[str, str]]:
+    """Positional styles and --mask exclude each other; returns the parsed --style CLASS=STYLE pairs."""
+    from segtool.core.errors import SegtoolError
+    from segtool.core.io import is_stdio
+    from segtool.style.regions import parse_assignment
+
+    if mask is None:
+        given = [name for name, value in (("--style", specs), ("--style-mask", style_mask),
+                                          ("--feather", feather), ("--strict", strict)) if value]
+        if given:
+            raise typer.BadParameter(f"{', '.join(given)} need(s) --mask LABELS.png", param_hint=given[0])
+        if not styles:
+            raise typer.BadParameter("give at least one style image (or --mask with --style CLASS=STYLE)",
+                                     param_hint="STYLES")
+        return []
+    if styles:
+        raise typer.BadParameter("with --mask, give the styles as --style CLASS=STYLE, not as arguments",
+                                 param_hint="STYLES")
+    if style_blend:
+        raise typer.BadParameter("with --mask each region has one style; drop --style-blend",
+                                 param_hint="--style-blend")
+    if is_stdio(mask) and is_stdio(style_mask):
+        raise typer.BadParameter("only one of --mask and --style-mask can read stdin", param_hint="--style-mask")
+    if feather < 0:
+        raise SegtoolError(f"--feather must not be negative, got {feather:g}")
+    return [_parsed(parse_assignment, spec, "--style") for spec in specs]
+
+
+def _region_plan(mask: str, palette: str, assignments, default: str, style_mask: str | None, strict: bool,
+                 content_rgb):
+    from segtool.core.console import warn
+    from segtool.data.palettes import get_palette
+    from segtool.style.regions import load_region_plan
+
+    plan, warnings = load_region_plan(mask, get_palette(palette), assignments, default,
+                                      (content_rgb.height, content_rgb.width), style_mask=style_mask,
+                                      strict=strict)
+    for line in warnings:
+        warn(line)
+    return plan
 
 
 def _resolve_output(output: str | None, content: Path, json_out: bool, save_every: int,
