@@ -161,7 +161,6 @@ def _save_drawing(canvas, boxes, labels, out: Path, force: bool) -> None:
 def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat | None, fix: bool,
                    group: str | None = None, keep=()):
     """The box sets (1 or 2): BoxTables (files) or a BoxSet (--box), and their validated float64 xyxy arrays."""
-    from segtool.ops.boxes.formats import validate_boxes
     from segtool.ops.boxes.read import boxes_from_text
     from segtool.ops.boxes.table import read_box_table
 
@@ -173,6 +172,8 @@ def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat |
     sets = [read_box_table(s, fmt, group=group, keep=keep) for s in sources]
     arrays = [t.xyxy(fix) for t in sets]
     if inline:
+        from segtool.ops.boxes.formats import validate_boxes
+
         inline_set = boxes_from_text(inline, fmt)
         sets.append(inline_set)
         arrays.append(validate_boxes(inline_set.tensor(), inline_set.fmt, source=inline_set.source,

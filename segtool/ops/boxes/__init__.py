@@ -7,52 +7,52 @@ converts a file end to end), and the commands' results are printed by ``output``
 Everything here works on ``(N, 4)`` tensors; ``xyxy`` unless a function takes a format.
 torchvision.ops does the conversions and NMS; this package adds what it lacks (bounded-memory
 IoU queries, NaN-free zero-area boxes, validation, d2l's anchor semantics, reading box files).
+Names load on first use, so reading box files and the spatial index run without importing torch.
 """
 
-from segtool.ops.boxes.anchors import (
-    anchor_count,
-    anchor_grid,
-    anchor_shapes,
-    anchors_at,
-    anchors_per_pixel,
-    multibox_prior,
-    multibox_prior_pixels,
-)
-from segtool.ops.boxes.formats import (
-    FIELDS,
-    FORMATS,
-    clip_boxes,
-    convert_boxes,
-    to_normalized,
-    to_pixels,
-    validate_boxes,
-)
-from segtool.ops.boxes.iou import (
-    KINDS,
-    best_match,
-    iter_iou_blocks,
-    iter_pairs_above,
-    pairs_above,
-    pairwise_iou,
-)
-from segtool.ops.boxes.labelling import (
-    assign_anchors,
-    decode_offsets,
-    encode_offsets,
-    multibox_detection,
-    multibox_target,
-)
-from segtool.ops.boxes.nms import suppress
-from segtool.ops.boxes.read import BoxSet, boxes_from_text, read_boxes
-from segtool.ops.boxes.stream import convert_box_file
+from __future__ import annotations
 
-__all__ = [
-    "FIELDS", "FORMATS", "KINDS",
-    "anchor_count", "anchor_grid", "anchor_shapes", "anchors_at", "anchors_per_pixel", "multibox_prior",
-    "multibox_prior_pixels",
-    "clip_boxes", "convert_boxes", "to_normalized", "to_pixels", "validate_boxes",
-    "best_match", "iter_iou_blocks", "iter_pairs_above", "pairs_above", "pairwise_iou",
-    "assign_anchors", "decode_offsets", "encode_offsets", "multibox_detection", "multibox_target",
-    "suppress",
-    "BoxSet", "boxes_from_text", "read_boxes", "convert_box_file",
-]
+import importlib
+
+_HOMES = {
+    "anchor_count": "anchors",
+    "anchor_grid": "anchors",
+    "anchor_shapes": "anchors",
+    "anchors_at": "anchors",
+    "anchors_per_pixel": "anchors",
+    "multibox_prior": "anchors",
+    "multibox_prior_pixels": "anchors",
+    "FIELDS": "formats",
+    "FORMATS": "formats",
+    "clip_boxes": "formats",
+    "convert_boxes": "formats",
+    "to_normalized": "formats",
+    "to_pixels": "formats",
+    "validate_boxes": "formats",
+    "KINDS": "iou",
+    "best_match": "iou",
+    "iter_iou_blocks": "iou",
+    "iter_pairs_above": "iou",
+    "pairs_above": "iou",
+    "pairwise_iou": "iou",
+    "assign_anchors": "labelling",
+    "decode_offsets": "labelling",
+    "encode_offsets": "labelling",
+    "multibox_detection": "labelling",
+    "multibox_target": "labelling",
+    "suppress": "nms",
+    "BoxSet": "read",
+    "boxes_from_text": "read",
+    "read_boxes": "read",
+    "convert_box_file": "stream",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value

@@ -14,17 +14,10 @@ from torch import Tensor
 from torchvision.ops import box_convert, clip_boxes_to_image
 
 from segtool.core.errors import SegtoolError
+from segtool.ops.boxes.fields import FIELDS, FORMATS, check_format
 
-FORMATS = ("xyxy", "xywh", "cxcywh")
-# Field names of each format, as used in CSV headers and JSON objects.
-FIELDS = {"xyxy": ("x1", "y1", "x2", "y2"), "xywh": ("x", "y", "w", "h"), "cxcywh": ("cx", "cy", "w", "h")}
-
-
-def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise SegtoolError(f"unknown box format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return fmt
-
+__all__ = ["FIELDS", "FORMATS", "as_float", "check_format", "clip_boxes", "convert_boxes", "on_device",
+           "to_normalized", "to_pixels", "validate_boxes"]
 
 def as_float(boxes: Tensor) -> Tensor:
     """Floating-point boxes for arithmetic: integers go to float64 so areas of int16/uint8/int64 boxes

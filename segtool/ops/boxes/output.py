@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-from torch import Tensor
 
 from segtool.core.errors import SegtoolError
-from segtool.ops.boxes import anchors as anc
-from segtool.ops.boxes.formats import FIELDS
-from segtool.ops.boxes.iou import iter_iou_blocks
+from segtool.ops.boxes.fields import FIELDS
 from segtool.ops.boxes.table import BoxTable
+
+if TYPE_CHECKING:
+    from torch import Tensor
 from segtool.ops.boxes.tables import TableWriter, format_float32
 from segtool.ops.boxes.write import format_number
 
@@ -42,6 +42,8 @@ def _is_number(value) -> bool:
 def write_anchor_layout(out: IO[str], height: int, width: int, sizes: Sequence[float], ratios: Sequence[float],
                         style: str) -> None:
     """How many anchors an image gets and the shape of each (k, size, ratio, width, height)."""
+    from segtool.ops.boxes import anchors as anc
+
     shapes = anc.anchor_shapes(height, width, sizes, ratios)
     count = anc.anchor_count(height, width, sizes, ratios)
     if style == "jsonl":
@@ -65,6 +67,8 @@ def write_anchor_layout(out: IO[str], height: int, width: int, sizes: Sequence[f
 def write_anchors_at(out: IO[str], height: int, width: int, sizes, ratios, point: tuple[int, int], boxes: Tensor,
                      pixels: bool, style: str) -> None:
     """The anchors centred on one pixel (``boxes`` from ``anchors_at``), one row per anchor."""
+    from segtool.ops.boxes import anchors as anc
+
     shapes = anc.anchor_shapes(height, width, sizes, ratios)
     coords = format_float32(boxes.cpu().numpy()).tolist()
     if style == "jsonl":
@@ -84,6 +88,8 @@ def write_anchors_at(out: IO[str], height: int, width: int, sizes, ratios, point
 def write_all_anchors(out: IO[str], height: int, width: int, sizes, ratios, pixels: bool, style: str,
                       device=None) -> None:
     """Every anchor of the image as (row, col, k, x1, y1, x2, y2), computed and written a band of rows at a time."""
+    from segtool.ops.boxes import anchors as anc
+
     per_pixel = anc.anchors_per_pixel(sizes, ratios)
     table = TableWriter(out, ["row", "col", "k", "x1", "y1", "x2", "y2"], style)
     scale = anc.pixel_scale(height, width, device) if pixels else None
@@ -106,6 +112,8 @@ def write_all_anchors(out: IO[str], height: int, width: int, sizes, ratios, pixe
 def write_matrix(out: IO[str], boxes_a: Tensor, boxes_b: Tensor, kind: str, style: str,
                  max_values: int = MAX_MATRIX_VALUES) -> None:
     """The N x M matrix, one row block at a time; refuses matrices beyond ``max_values``."""
+    from segtool.ops.boxes.iou import iter_iou_blocks
+
     n, m = boxes_a.shape[0], boxes_b.shape[0]
     if n * m > max_values:
         raise SegtoolError(f"{n} x {m} = {n * m} values is too many to print as a matrix; "

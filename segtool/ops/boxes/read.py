@@ -24,14 +24,14 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-import torch
-from torch import Tensor
+from typing import IO, TYPE_CHECKING, Any
 
 from segtool.core.errors import SegtoolError
 from segtool.core.io import is_stdio
-from segtool.ops.boxes.formats import FIELDS, FORMATS, check_format
+from segtool.ops.boxes.fields import FIELDS, FORMATS, check_format
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 ALIASES = {"xmin": "x1", "ymin": "y1", "xmax": "x2", "ymax": "y2", "width": "w", "height": "h"}
 BOX_KEYS = ("box", "bbox")
@@ -70,8 +70,10 @@ class BoxSet:
     def __len__(self) -> int:
         return len(self.records)
 
-    def tensor(self, dtype=torch.float64) -> Tensor:
-        return torch.tensor([r.box for r in self.records], dtype=dtype).reshape(-1, 4)
+    def tensor(self, dtype=None) -> Tensor:
+        import torch
+
+        return torch.tensor([r.box for r in self.records], dtype=dtype or torch.float64).reshape(-1, 4)
 
 
 def _number(text: Any, source: str, where: str) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 
 from segtool.core.errors import SegtoolError
 from segtool.core.io import is_stdio
-from segtool.ops.boxes.formats import FIELDS, check_format
+from segtool.ops.boxes.fields import FIELDS, check_format
 from segtool.ops.boxes.read import (
     BOX_KEYS,
     Layout,

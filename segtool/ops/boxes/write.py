@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import IO
 
-from segtool.ops.boxes.formats import FIELDS
+from segtool.ops.boxes.fields import FIELDS
 from segtool.ops.boxes.read import BOX_KEYS, Layout, Record, canonical_name
 
 
