@@ -4,8 +4,8 @@ Only boxes that overlap have an IoU above 0, so a uniform grid over the box exte
 the size of a typical box, keyed by group too) yields every candidate pair; the IoU of the
 candidates uses the arithmetic of iou.py, so results equal the full matrix's to the bit, ties
 included (lowest index in B; a box overlapping nothing gets 0 and the first B box of its group).
-A 1D sort-and-sweep on x was the alternative: on detection-like boxes it yields every pair that
-overlaps in x alone, ~100x more candidates than the grid (benchmarks/boxes.py). numpy, CPU, no torch.
+A 1D sort-and-sweep on x was the alternative: it must check every pair that overlaps in x alone,
+217 M pairs for benchmarks/boxes.py's 100k x 100k, which the grid answers in 0.85 s. numpy, CPU, no torch.
 """
 
 from __future__ import annotations

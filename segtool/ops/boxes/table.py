@@ -25,6 +25,7 @@ from segtool.ops.boxes.read import (
     BOX_KEYS,
     Layout,
     _document_items,
+    _is_number,
     _LineParser,
     _number,
     _open_text,
@@ -412,11 +413,3 @@ def table_values(table: BoxTable, spec: str, option: str, *, numeric: bool = Tru
     except (TypeError, ValueError):
         pass
     return np.array([_number(v, source, f"value {i + 1}") for i, v in enumerate(values.tolist())])
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
