@@ -141,3 +141,21 @@ def test_stdout_output_with_mask(cli, files):
     assert result.exit_code == 0, result.stderr
     with Image.open(io.BytesIO(result.stdout_bytes)) as image:
         assert image.size == (48, 32)
+
+
+def test_style_mask_option_resizes_with_a_warning(cli, files, tmp_path):
+    content, style, _ = files
+    mask = files[2]
+    style_mask = tmp_path / "style_labels.png"
+    labels = np.zeros((20, 20), np.uint8)
+    labels[10:] = 15
+    label_image(labels, get_palette("voc")).save(style_mask)
+    out = tmp_path / "out.png"
+    result = cli("stylize", content, "--mask", mask, "--style", f"person={style}", "--style-default", style,
+                 "--style-mask", style_mask, "-o", out, "--json", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert "--style-mask: 20x20 differs from" in result.stderr and "resized (nearest)" in result.stderr
+    assert [r["name"] for r in json.loads(result.stdout)["regions"]] == ["background", "person"]
+    strict = cli("stylize", content, "--mask", mask, "--style", f"person={style}", "--style-mask", style_mask,
+                 "--strict", "-o", tmp_path / "strict.png", *FAST)
+    assert strict.exit_code == 1 and "--style-mask" in strict.stderr and not (tmp_path / "strict.png").exists()
