@@ -206,6 +206,8 @@ def voc_stats(
         "--palette", "-p", help="Palette for class names / RGB masks (default: the format's own).")] = None,
     download: Annotated[bool, typer.Option(
         "--download", help="Fetch VOC2012 (about 2 GB) with torchvision's downloader if ROOT lacks it.")] = False,
+    binary: Annotated[bool, typer.Option(
+        "--binary", help="Binary masks: grey values >= 128 are class 1 (0/255 PNG or JPEG masks).")] = False,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Exit with status 1 when any problem (missing, unreadable, bad labels) is found.")] = False,
     json_out: Json = False,
@@ -225,11 +227,16 @@ def voc_stats(
         if fmt != "voc":
             raise typer.BadParameter(f"--format {fmt} needs a ROOT folder", param_hint="ROOT")
         root = default_voc_root()
+    if not (download and fmt == "voc"):
+        from segtool.data.label_check import check_dataset
+
+        check_dataset(fmt, root, "train" if split == "all" else split, None, palette=palette,
+                      binary=binary).report(strict=False)
     with progress() as bar:
         task = bar.add_task("voc-stats", total=None)
         report = dataset_stats(fmt, root, split, crop=crop_hw, mean_std=mean_std,
-                               workers=workers or default_workers(), palette=palette, download=download,
-                               on_sample=lambda: bar.advance(task))
+                               workers=workers or default_workers(), palette=palette, binary=binary,
+                               download=download, on_sample=lambda: bar.advance(task))
     render_stats(report)
     if json_out:
         emit_json(report)

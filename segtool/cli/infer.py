@@ -32,6 +32,8 @@ def evaluate(
     split: Annotated[str, typer.Option("--split", help="Split to score.")] = "val",
     palette: Annotated[str | None, typer.Option("--palette", help="Palette for colour masks.",
                                                 show_default=False)] = None,
+    binary: Annotated[bool, typer.Option("--binary", help="Binary masks: grey values >= 128 are class 1 "
+                                         "(default: as trained).")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch (padded).")] = 1,
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader workers.")] = 0,
     sliding_window: SlidingWindow = False,
@@ -60,7 +62,7 @@ def evaluate(
     result, names = evaluate_checkpoint(ckpt, source, split, torch_device, batch_size=batch_size,
                                         workers=workers, palette=palette, amp=amp,
                                         window=win, stride=step,
-                                        show_progress=not json_out)
+                                        show_progress=not json_out, binary=binary)
     if confusion is not None:
         write_confusion(result.matrix, names, confusion, force=force)
     if not is_quiet():

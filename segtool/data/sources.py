@@ -51,12 +51,17 @@ class DataSource:
 
 
 def detect_format(root: Path) -> str:
-    """demo (a demo.json manifest), voc (JPEGImages + SegmentationClass), folder (images/ + masks/), else camvid."""
+    """demo (a demo.json manifest), voc (JPEGImages + SegmentationClass), camvid (SegNet lists or
+    {split}annot/), folder (an image + mask folder pair: images/ + masks/, X/ + X_msk/ ...), else camvid."""
     for candidate in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
         if voc.is_voc_folder(candidate):
             return "demo" if (candidate / MANIFEST).is_file() else "voc"
-    if (root / "images").is_dir() or (root / "train" / "images").is_dir():
+    if (root / "trainannot").is_dir() or (root / "class_dict.csv").is_file():
+        return "camvid"
+    if folder.detect_pair(root) is not None or folder.detect_pair(root / "train") is not None:
         return "folder"
+    if (root / "images").is_dir() or (root / "train" / "images").is_dir():
+        return "folder"  # masks/ missing: the folder format names what is absent
     return "camvid"
 
 
@@ -114,8 +119,10 @@ class SplitFiles:
 
 
 def resolve_split(fmt: str, root: str | Path | None, split: str = "train", *, palette: str | None = None,
-                  binary: bool = False, download: bool = False, check: bool = True) -> SplitFiles:
-    """Files, palette and mask decoder of a dataset; ``check=False`` leaves missing files to the caller."""
+                  binary: bool = False, download: bool = False, check: bool = True,
+                  layout: folder.FolderLayout | None = None) -> SplitFiles:
+    """Files, palette and mask decoder of a dataset; ``check=False`` leaves missing files to the caller.
+    ``layout``: the folder format's explicit folders and --val-fraction split."""
     if fmt not in FORMATS:
         raise SegtoolError(f"unknown dataset format {fmt!r}: use one of {', '.join(FORMATS)}")
     if root is None and fmt == "voc" and download:
@@ -147,7 +154,7 @@ def resolve_split(fmt: str, root: str | Path | None, split: str = "train", *, pa
             pal = override or camvid.camvid32_palette(root_path)
     else:
         root_path = Path(root)
-        samples = folder.folder_samples(root_path, split)
+        samples = folder.folder_samples(root_path, split, layout)
         pal = override or (binary_palette() if binary else folder.folder_palette(root_path, samples))
 
     if binary:

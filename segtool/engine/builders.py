@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from segtool.core.errors import SegtoolError
+from segtool.data.folder import FolderLayout
 from segtool.data.sources import DataSource
 from segtool.engine.config import TrainConfig
 from segtool.engine.distributed import DistInfo
@@ -39,26 +40,41 @@ class Data:
     workers: int
 
 
-def check_crop(crop, multiple: int, model: str) -> None:
-    if multiple > 1 and (crop[0] % multiple or crop[1] % multiple):
-        raise SegtoolError(f"crop {crop[0]}x{crop[1]}: {model} needs sides that are multiples of {multiple}")
+def scale_range(config: TrainConfig) -> tuple[float, float] | None:
+    """--scale times --input-scale: the input scale is a fixed resize applied before the random one."""
+    factor = config.input_scale
+    if config.scale:
+        return (config.scale[0] * factor, config.scale[1] * factor)
+    return (factor, factor) if factor != 1.0 else None
+
 
 
 def build_data(config: TrainConfig, source: DataSource, dist: DistInfo, device: torch.device,
-               multiple: int) -> Data:
+               multiple: int, *, demo_preset: bool = False) -> Data:
+    """Label check, datasets and loaders; ``demo_preset``: the config came with the demo preset."""
     from segtool.data.transforms import eval_transforms, train_transforms
 
-    check_crop(config.crop, multiple, config.model)
-    binary = config.loss == "bce"
+    # Any crop size: PadCollate pads each batch to the model's multiple with label 255 (never trained on).
+    binary = config.loss == "bce" or config.binary
     train_tf = train_transforms(tuple(config.crop), normalize=config.normalize, hflip=config.hflip,
-                                vflip=config.vflip, scale=tuple(config.scale) if config.scale else None,
+                                vflip=config.vflip, scale=scale_range(config),
                                 rotation=config.rotation, color_jitter=config.color_jitter)
+    layout = FolderLayout.from_config(config.to_dict())
+    if source.format != "demo":  # before anything is built or written: the label check (one line per finding)
+        from segtool.data.label_check import check_dataset
+
+        check_dataset(source.format, source.root, config.split, config.val_split, palette=config.palette,
+                      binary=binary, layout=layout).report()
     common = {"palette": config.palette, "binary": binary, "small_images": config.small_images,
-              "crop": config.crop}
+              "crop": config.crop, "layout": layout}
     train_set = open_dataset(source, config.split, transforms=train_tf, **common)
     val_set = open_dataset(source, config.val_split, transforms=eval_transforms(config.normalize),
                            **{**common, "small_images": "pad"})
     info = dataset_info(train_set)
+    if dist.is_main:
+        from segtool.engine.estimate import recipe_warnings
+
+        recipe_warnings(config, source, train_set.samples, demo_preset=demo_preset)
     if config.num_classes is not None and config.num_classes != info.num_classes:
         raise SegtoolError(f"--num-classes {config.num_classes} but the dataset's palette has "
                            f"{info.num_classes} classes ({', '.join(info.class_names[:6])}...); "

@@ -72,6 +72,16 @@ class TrainConfig:
     num_classes: int | None = option(None, panel=DATA, help="Class count (default: from the dataset's palette; "
                                      "must match it).")
     palette: str | None = option(None, panel=DATA, help="Palette name or CSV/YAML file for colour masks.")
+    images: str | None = option(None, panel=DATA, metavar="DIR", help="Image folder (folder format, with "
+                                "--masks; default: detected under --data).")
+    masks: str | None = option(None, panel=DATA, metavar="DIR", help="Mask folder (folder format, with --images).")
+    binary: bool = option(False, panel=DATA, help="Binary masks: grey values >= 128 are class 1 (0/255 PNG "
+                          "or JPEG masks); implied by --loss bce.")
+    val_fraction: float | None = option(None, panel=DATA, help="Hold out this fraction of the images for "
+                                        "validation when the dataset has no split lists (e.g. 0.1).")
+    split_seed: int = option(0, panel=DATA, help="Seed of the --val-fraction split (default 0).")
+    input_scale: float = option(1.0, panel=DATA, help="Resize images by this factor before the model, in "
+                                "training and evaluation (scored at full label resolution), e.g. 0.5.")
     crop: list[int] = option(factory=lambda: [224, 224], panel=DATA, metavar="N|HxW", help="Random crop, N or HxW.")
     small_images: str = option("pad", panel=DATA, help="pad (default) or drop images smaller than the crop.")
     normalize: str | None = option(None, panel=DATA, help="Input normalisation: imagenet or none "
@@ -303,6 +313,11 @@ def resolve_config(model: str, model_info, file_values: dict | None = None, cli_
                 sources["schedule_options"] = source
         if not any("schedule_options" in layer for layer, _ in user_layers):
             sources["schedule_options"] = sources["schedule"]
+    if values["images"] and not values["data"]:
+        # --images/--masks without --data: the dataset root is the image folder's parent.
+        values["data"], sources["data"] = str(Path(values["images"]).resolve().parent), sources["images"]
+        if values["format"] == "auto":
+            values["format"] = "folder"
     config = TrainConfig(**values)
     validate(config)
     return ResolvedConfig(config, sources, use_demo, demo_changes)
@@ -327,6 +342,10 @@ def validate(config: TrainConfig) -> None:
     need(config.save_every >= 0, "save_every must be >= 0")
     need(config.workers is None or config.workers >= 0, "workers must be >= 0")
     need(config.num_classes is None or config.num_classes >= 1, "num_classes must be at least 1")
+    need(config.val_fraction is None or 0 < config.val_fraction < 1,
+         f"--val-fraction must be between 0 and 1 (exclusive), got {config.val_fraction}")
+    need(0 < config.input_scale <= 4, f"--input-scale must be in (0, 4], got {config.input_scale}")
+    need((config.images is None) == (config.masks is None), "--images and --masks go together")
     need(config.normalize in (None, "imagenet"), f"normalize {config.normalize!r}: expected imagenet or null")
     from segtool.engine.schedules import schedule_options
 

@@ -29,8 +29,17 @@ class Validation:
 @torch.no_grad()
 def run_validation(model, loader, *, num_classes: int, device: torch.device, multiple: int, amp: bool = False,
                    channels_last: bool = False, loss_fn=None, class_names=None, window=None, stride=None,
-                   progress_task=None, progress=None) -> Validation:
-    """Score ``model`` on ``loader`` (batches of padded images; padding is labelled 255)."""
+                   progress_task=None, progress=None, input_scale: float = 1.0) -> Validation:
+    """Score ``model`` on ``loader`` (batches of padded images; padding is labelled 255).
+
+    ``input_scale`` != 1 runs the model on resized images and scores its logits resized back to the
+    labels' size, so a model trained at reduced resolution is still scored on every labelled pixel."""
+    if progress is None:  # the training loop's validation: plain lines in logs (rich bars do not nest)
+        from segtool.core.console import plain_progress
+
+        progress = plain_progress()
+        progress_task = progress.add_task("validate", total=len(getattr(loader, "dataset", ())) or None,
+                                          unit="img")
     was_training = model.training
     model.eval()
     confusion = ConfusionMatrix(num_classes, device)
@@ -40,7 +49,7 @@ def run_validation(model, loader, *, num_classes: int, device: torch.device, mul
             images = to_device(images, device, channels_last)
             masks = masks.to(device, non_blocking=True)
             with autocast(device, amp):
-                logits = model_logits(model, images, multiple, window, stride)
+                logits = scaled_logits(model, images, multiple, window, stride, input_scale)
             logits = logits.float()
             if loss_fn is not None:
                 loss_sum += float(loss_fn.single(logits, masks)) * images.shape[0]
@@ -59,6 +68,19 @@ def run_validation(model, loader, *, num_classes: int, device: torch.device, mul
     loss_sum, images_seen = all_reduce_sum([loss_sum, float(images_seen)], device)
     loss = loss_sum / images_seen if (loss_fn is not None and images_seen) else None
     return Validation(confusion.numpy(), confusion.compute(class_names), loss, int(images_seen))
+
+
+def scaled_logits(model, images: torch.Tensor, multiple: int, window, stride, input_scale: float) -> torch.Tensor:
+    """model_logits at ``input_scale`` times the image size, resized back to the image size."""
+    if input_scale == 1.0:
+        return model_logits(model, images, multiple, window, stride)
+    import torch.nn.functional as F
+
+    height, width = images.shape[-2:]
+    size = (max(1, round(height * input_scale)), max(1, round(width * input_scale)))
+    small = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=input_scale < 1)
+    logits = model_logits(model, small, multiple, window, stride)
+    return F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False)
 
 
 # -- reporting ------------------------------------------------------------------------------------
@@ -105,10 +127,11 @@ def confusion_csv(matrix: np.ndarray, class_names) -> str:
 def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.device, *, batch_size: int = 1,
                         workers: int = 0, palette: str | None = None, amp: bool = False,
                         window: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
-                        show_progress: bool = True) -> tuple[Validation, list[str]]:
+                        show_progress: bool = True, binary: bool = False) -> tuple[Validation, list[str]]:
     """Score a checkpoint's model on ``split`` of ``source``; returns the validation and class names."""
     from segtool.core.console import progress
     from segtool.core.errors import SegtoolError
+    from segtool.data.folder import FolderLayout
     from segtool.data.transforms import eval_transforms
     from segtool.engine.checkpoint import model_from_checkpoint
     from segtool.engine.distributed import DistInfo
@@ -116,8 +139,17 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
     from segtool.models import size_multiple
 
     config = checkpoint.get("config", {})
-    dataset = open_dataset(source.materialise(), split, transforms=eval_transforms(config.get("normalize")),
-                           palette=palette or config.get("palette"), binary=config.get("loss") == "bce")
+    binary = binary or bool(config.get("binary")) or config.get("loss") == "bce"
+    source = source.materialise()
+    layout = FolderLayout.from_config(config) if _same_data(checkpoint, source) else None
+    palette = palette or config.get("palette")
+    if source.format != "demo":
+        from segtool.data.label_check import check_dataset
+
+        check_dataset(source.format, source.root, split, None, palette=palette, binary=binary,
+                      layout=layout).report()
+    dataset = open_dataset(source, split, transforms=eval_transforms(config.get("normalize")),
+                           palette=palette, binary=binary, layout=layout)
     if int(dataset.num_classes) != int(checkpoint["num_classes"]):
         raise SegtoolError(f"{checkpoint.get('path', 'checkpoint')}: checkpoint has {checkpoint['num_classes']} "
                            f"classes, but dataset {source.root} ({split}) has {dataset.num_classes}")
@@ -133,10 +165,17 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
         try:
             result = run_validation(model, loader, num_classes=int(checkpoint["num_classes"]), device=device,
                                     multiple=multiple, amp=amp, class_names=names, window=window, stride=stride,
-                                    progress=bar, progress_task=task)
+                                    progress=bar, progress_task=task,
+                                    input_scale=float(config.get("input_scale") or 1.0))
         except SegtoolError as exc:
             raise segtool_error_from_worker(exc) from None
     return result, names
+
+
+def _same_data(checkpoint: dict, source) -> bool:
+    """The folder layout (--images/--masks, --val-fraction split) applies to the set the model was trained on."""
+    trained = (checkpoint.get("data") or {}).get("root")
+    return trained is not None and source.root is not None and str(source.root) == str(trained)
 
 
 def write_confusion(matrix: np.ndarray, class_names, path: str, *, force: bool = False) -> None:

@@ -43,7 +43,7 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
     file_values = load_yaml_config(config_file) if config_file else {}
     out_path = Path(out) if out else None
     checkpoint = find_resume_checkpoint(resume, model, out_path) if resume else None
-    data_given = cli_values.get("data") is not None or file_values.get("data") is not None
+    data_given = any(v.get(k) is not None for v in (cli_values, file_values) for k in ("data", "images"))
     format_given = cli_values.get("format") or file_values.get("format")
 
     if checkpoint is not None:

@@ -33,11 +33,12 @@ class DatasetInfo:
 
 
 def open_dataset(source: DataSource, split: str, *, transforms=None, palette: str | None = None,
-                 binary: bool = False, small_images: str = "pad", crop=None):
+                 binary: bool = False, small_images: str = "pad", crop=None, layout=None):
+    """``layout``: a ``FolderLayout`` (folder format's folders and --val-fraction split; from the config)."""
     from segtool.data.datasets import build_dataset
 
     return build_dataset(source.format, source.root, split, transforms=transforms, palette=palette, binary=binary,
-                         small_images=small_images, crop=tuple(crop) if crop else None)
+                         small_images=small_images, crop=tuple(crop) if crop else None, layout=layout)
 
 
 def dataset_info(dataset) -> DatasetInfo:

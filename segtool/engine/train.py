@@ -34,6 +34,7 @@ from segtool.engine.distributed import (
     unwrap,
     wrap_model,
 )
+from segtool.engine.estimate import RunEstimate
 from segtool.engine.evaluate import Validation, run_validation
 from segtool.engine.loaders import segtool_error_from_worker
 from segtool.engine.run_dir import MetricsLog
@@ -324,7 +325,7 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
         # (2) data, model, optimizer, schedule, loss
         source = source.materialise()
         multiple = size_multiple(config.model)
-        data = build_data(config, source, dist, device, multiple)
+        data = build_data(config, source, dist, device, multiple, demo_preset=resolved.demo)
         model = build_model(config, data.info.num_classes)
         model = channels_last(model.to(device), config.channels_last)
         optimizer = build_optimizer(model, config)
@@ -337,7 +338,7 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
                   data=data, model=model, optimizer=optimizer, scheduler=scheduler,
                   scaler=make_scaler(device, config.amp), loss_fn=build_loss(config, data, device),
                   multiple=multiple, total_steps=total, stop=stop or StopRequest(),
-                  log=MetricsLog(run_dir) if dist.is_main else None, on_step=on_step)
+                  log=MetricsLog(run_dir) if dist.is_main else None, on_step=RunEstimate(on_step))
         # (3) resume before wrapping: DDP broadcasts rank 0's weights when it is built
         if resume is not None:
             restore(run, resume)
@@ -376,7 +377,7 @@ def loop(run: Run) -> dict:
             val = run_validation(run.model, run.data.val, num_classes=run.data.info.num_classes,
                                  device=run.device, multiple=run.multiple, amp=config.amp,
                                  channels_last=config.channels_last, loss_fn=run.loss_fn,
-                                 class_names=run.data.info.class_names)
+                                 class_names=run.data.info.class_names, input_scale=config.input_scale)
             last = log_epoch(run, train_stats, val)
             finished_epoch = state.epoch_step >= len(run.data.train)
             if finished_epoch:
