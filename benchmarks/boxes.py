@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/boxes.py [--full] [--repeats 5] [--best-n N] [--skip-cli]
        python benchmarks/boxes.py --dataset [--groups 10000] [--per-group 100]   (issue 18, minutes)
+       python benchmarks/boxes.py --readers 1000000   (issue 18: reader memory per box)
 
 Goals (issue 6):
 - 4,000 x 4,000 IoU matrix: at most 1.1x the time of torchvision.ops.box_iou (float32, CPU).
@@ -241,6 +242,38 @@ def bench_ungrouped(n: int, sample: int) -> None:
           f"a sort-and-sweep on x would check {sweep:,} pairs")
 
 
+def bench_reader_memory(n: int, tmp: Path) -> None:
+    """Peak RSS growth of read_box_table over the baseline after imports, per box, for each input form."""
+    import numpy as np
+
+    boxes = np.random.default_rng(6).uniform(0, 1000, (n, 4)).round(2)
+    boxes[:, 2:] += boxes[:, :2]
+    image = np.arange(n) // 100
+    forms = {"CSV": tmp / "b.csv", "JSON lines": tmp / "b.jsonl", "JSON": tmp / "b.json"}
+    _write_csv(forms["CSV"], boxes, image)
+    rows = [f'{{"image": "img{g:06d}", "box": [{x1}, {y1}, {x2}, {y2}]}}' for g, (x1, y1, x2, y2)
+            in zip(image.tolist(), boxes.tolist(), strict=True)]
+    forms["JSON lines"].write_text("\n".join(rows) + "\n")
+    forms["JSON"].write_text("[\n" + ",\n".join(rows) + "\n]\n")
+    del rows
+    root = str(Path(__file__).resolve().parent.parent)
+    for name, path in forms.items():
+        code = ("import sys, time\n"
+                f"sys.path.insert(0, {root!r})\n"
+                "from segtool.ops.boxes.read_table import read_box_table\n"
+                "def status(key):\n"
+                "    return int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1]) * 1024\n"
+                "base = status('VmRSS')\n"
+                "start = time.perf_counter()\n"
+                f"table = read_box_table({str(path)!r}, group='image')\n"
+                "print(len(table), time.perf_counter() - start, status('VmHWM') - base, base)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True).stdout.split()
+        count, seconds, growth, base = int(out[0]), float(out[1]), int(out[2]), int(out[3])
+        print(f"read_box_table --group, {count:,} boxes, {name} ({path.stat().st_size / 2**20:.0f} MiB): "
+              f"{seconds:.1f} s, peak RSS {growth / count:.0f} bytes per box above the baseline "
+              f"({base / 2**20:.0f} MB after imports; goal <= 100)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="best match at 100,000 x 100,000 (slow)")
@@ -251,8 +284,16 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=10000)
     parser.add_argument("--per-group", type=int, default=100)
     parser.add_argument("--ungrouped", type=int, default=100000)
+    parser.add_argument("--readers", type=int, default=0, metavar="N",
+                        help="only the reader memory per box (CSV, JSON lines, JSON) at N boxes")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.readers:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_reader_memory(args.readers, Path(tmp))
+        return
     if args.dataset:
         import tempfile
 

@@ -14,7 +14,7 @@ from segtool.ops.boxes.groups import align_groups, grouped_matches
 from segtool.ops.boxes.index import best_match_indexed, candidate_pairs
 from segtool.ops.boxes.iou import best_match, pairs_above
 from segtool.ops.boxes.read import read_boxes
-from segtool.ops.boxes.table import read_box_table
+from segtool.ops.boxes.read_table import read_box_table
 
 
 def random_boxes(rng, n: int) -> np.ndarray:

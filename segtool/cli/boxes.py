@@ -162,7 +162,7 @@ def _read_box_sets(sources: list[str], inline: list[str], in_format: BoxFormat |
                    group: str | None = None, keep=()):
     """The box sets (1 or 2): BoxTables (files) or a BoxSet (--box), and their validated float64 xyxy arrays."""
     from segtool.ops.boxes.read import boxes_from_text
-    from segtool.ops.boxes.table import read_box_table
+    from segtool.ops.boxes.read_table import read_box_table
 
     fmt = in_format.value if in_format else None
     if sum(s == "-" for s in sources) > 1:
@@ -330,10 +330,10 @@ def nms(
     """
     import torch
 
+    from segtool.ops.boxes.box_table import table_values
     from segtool.ops.boxes.formats import on_device
     from segtool.ops.boxes.nms import suppress
     from segtool.ops.boxes.output import write_kept
-    from segtool.ops.boxes.table import table_values
 
     style = _style(json_out, csv_out)
     (table,), (xyxy,) = _read_box_sets([boxes], [], in_format, fix, group, keep=[scores, classes or ""])

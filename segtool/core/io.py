@@ -6,6 +6,7 @@ Every output goes to a temporary file in the target directory and is moved into 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -146,6 +147,22 @@ def read_text_file(path: str | os.PathLike, what: str) -> str:
         raise SegtoolError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SegtoolError(f"{path}: cannot read {what} ({exc.__class__.__name__})") from None
+
+
+_JSON = json.JSONDecoder()
+
+
+def parse_json_text(text: str, start: int | None = None):
+    """``json.loads(text)``, or with ``start`` the value there and its end (``JSONDecoder.raw_decode``).
+
+    JSON nested deeper than the parser's recursion limit raises json.JSONDecodeError (a ValueError,
+    like any other bad JSON) instead of RecursionError, so every reader's bad-JSON handler gives its
+    one-line error.
+    """
+    try:
+        return json.loads(text) if start is None else _JSON.raw_decode(text, start)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, start or 0) from None
 
 
 def iter_input_paths(inputs: Iterable[str], extensions: Iterable[str] | None = None,

@@ -1,8 +1,9 @@
 """Bounding boxes: formats, the IoU family (chunked), d2l anchors and labelling, NMS, box files.
 
 Modules: ``formats`` (conversion, validation, device dtype), ``iou``, ``anchors``, ``labelling``,
-``nms``; box files are read by ``read``, written back in their own layout by ``write`` (``stream``
-converts a file end to end), and the commands' results are printed by ``output``.
+``nms``; box files are read by ``read`` (records) and ``read_table`` (arrays for millions of boxes:
+``box_table``, ``csv_chunks``, ``json_chunks``, ``json_document``), written back in their own layout
+by ``write`` (``stream`` converts a file end to end); ``output`` and ``table_writer`` print results.
 
 Everything here works on ``(N, 4)`` tensors; ``xyxy`` unless a function takes a format.
 torchvision.ops does the conversions and NMS; this package adds what it lacks (bounded-memory

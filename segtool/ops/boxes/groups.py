@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from segtool.ops.boxes.box_table import BoxTable
 from segtool.ops.boxes.index import best_match_indexed, candidate_pairs
-from segtool.ops.boxes.table import BoxTable
 
 
 @dataclass

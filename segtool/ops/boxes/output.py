@@ -14,12 +14,12 @@ from typing import IO, TYPE_CHECKING
 import numpy as np
 
 from segtool.core.errors import SegtoolError
+from segtool.ops.boxes.box_table import BoxTable
 from segtool.ops.boxes.fields import FIELDS
-from segtool.ops.boxes.table import BoxTable
 
 if TYPE_CHECKING:
     from torch import Tensor
-from segtool.ops.boxes.tables import TableWriter, format_float32
+from segtool.ops.boxes.table_writer import TableWriter, format_float32
 from segtool.ops.boxes.write import format_number
 
 MAX_MATRIX_VALUES = 10**8  # a printed matrix beyond this is never useful: --best / --min-iou answer big inputs

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from segtool.core.errors import SegtoolError
-from segtool.core.io import is_stdio
+from segtool.core.io import is_stdio, parse_json_text
 from segtool.ops.boxes.fields import FIELDS, FORMATS, check_format
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ class _LineParser:
 
     def _jsonl(self, lineno: int, text: str) -> Record:
         try:
-            item = json.loads(text)
+            item = parse_json_text(text)
         except json.JSONDecodeError as exc:
             raise SegtoolError(f"{self.source}: {self._where(lineno)}: not valid JSON ({exc.msg})") from None
         return self.json_record(item, self._where(lineno))
@@ -201,7 +201,7 @@ class _LineParser:
     def first_is_json_line(self, text: str) -> bool:
         """Is the first line a whole JSON-lines record (rather than the start of a document)?"""
         try:
-            item = json.loads(text)
+            item = parse_json_text(text)
         except json.JSONDecodeError:
             return False
         if isinstance(item, dict):
@@ -281,7 +281,7 @@ def stream_records(path: str | Path, fmt: str | None = None, *, stdin: IO[str] |
     def _document(first_line: int, first: str) -> Iterator[Record]:
         text = "\n" * (first_line - 1) + first + handle.read()
         try:
-            doc = json.loads(text)
+            doc = parse_json_text(text)
         except json.JSONDecodeError as exc:
             raise SegtoolError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
         items = _document_items(doc, source)
@@ -325,45 +325,3 @@ def _extra_columns(box_set: BoxSet) -> dict[str, list]:
             if canonical_name(key) not in box_names and all(key in o for o in objects):
                 columns[key] = [o[key] for o in objects]
     return columns
-
-
-def column_values(box_set: BoxSet, spec: str, option: str, *, numeric: bool = True) -> list:
-    """Values for --scores/--classes: a file (one value per line or a JSON list), a column of the
-    boxes' source, or an inline comma-separated list."""
-    n = len(box_set)
-    if spec in box_set.extra:
-        values, source = box_set.extra[spec], f"{box_set.source} column {spec!r}"
-    elif Path(spec).is_file() or (is_stdio(spec) and box_set.source != "<stdin>"):
-        values, source = _read_value_file(spec), spec if not is_stdio(spec) else "<stdin>"
-    elif "," in spec or _is_number(spec):
-        values, source = [v.strip() for v in spec.split(",")], option
-    else:
-        columns = ", ".join(box_set.extra) or "none"
-        raise SegtoolError(f"{option} {spec!r}: not a file, not a column of {box_set.source} "
-                           f"(columns: {columns}) and not a comma-separated list")
-    if len(values) != n:
-        raise SegtoolError(f"{source}: has {len(values)} values for {n} boxes")
-    if numeric:
-        values = [_number(v, source, f"value {i + 1}") for i, v in enumerate(values)]
-    return values
-
-
-def _read_value_file(spec: str) -> list:
-    handle, source, owned = _open_text(spec, None)
-    try:
-        text = handle.read()
-    finally:
-        if owned:
-            handle.close()
-    if text.lstrip().startswith("["):
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SegtoolError(f"{source}: not valid JSON ({exc.msg})") from None
-        if not isinstance(values, list):
-            raise SegtoolError(f"{source}: expected a JSON list of values")
-        return values
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if lines and not _is_number(lines[0].split(",")[0]) and len(lines) > 1:
-        lines = lines[1:]  # a header line
-    return [line.split(",")[0].strip() for line in lines]
