@@ -53,7 +53,7 @@ def test_demo_default_path_with_one_notice(cli, tmp_path, monkeypatch):
     assert checkpoint["model_name"] == "fcn8" and checkpoint["num_classes"] == 3
     assert checkpoint["class_names"][:2] == ["background", "aeroplane"]
     assert isinstance(checkpoint["config"], dict) and checkpoint["step"] == 1
-    assert "done: 1 steps" in result.stderr
+    assert "done: 1 step (epoch 1, 1 step in)" in result.stderr
 
 
 def test_existing_run_dir_needs_force(cli, tmp_path, tiny_demo):

@@ -113,4 +113,4 @@ def _run_training(plan, npu_transfer: bool) -> None:
     device = resolve_device(config.device, npu_transfer=npu_transfer, threads=config.threads,
                             announce=is_main_rank())
     with graceful_stop() as stop:
-        run(plan.resolved, plan.source, device, plan.run_dir, resume=plan.checkpoint, stop=stop)
+        run(plan.resolved, plan.source, device, plan.run_dir, resume=plan.checkpoint, stop=stop, force=plan.force)

@@ -230,6 +230,9 @@ def read_manifest(root: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         raise SegtoolError(f"{path}: unreadable demo manifest") from None
+    if not isinstance(manifest, dict):
+        raise SegtoolError(f"{path}: unreadable demo manifest (not a JSON object)")
+    return manifest

@@ -171,7 +171,7 @@ def parse_palette_yaml(text: str, source: str = "palette.yaml") -> Palette:
 
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: nested thousands deep
         raise SegtoolError(f"{source}: not valid YAML ({exc.__class__.__name__})") from None
     if isinstance(data, dict) and "classes" in data:
         data = data["classes"]

@@ -17,10 +17,10 @@ from segtool.engine.loaders import (
     DatasetInfo,
     SeededSampler,
     dataset_info,
-    default_workers,
     eval_loader,
     open_dataset,
     train_loader,
+    worker_count,
 )
 from segtool.ops.losses import SegmentationLoss, load_class_weights
 
@@ -85,7 +85,7 @@ def build_data(config: TrainConfig, source: DataSource, dist: DistInfo, device: 
         raise SegtoolError(f"{source.root}: the {config.split} split is empty")
     if len(val_set) == 0:
         raise SegtoolError(f"{source.root}: the {config.val_split} split is empty")
-    workers = config.workers if config.workers is not None else default_workers(dist.world_size)
+    workers = worker_count(config.workers, dist.world_size)
     loader, sampler = train_loader(train_set, batch_size=config.batch_size, seed=config.seed, info=dist,
                                    workers=workers, multiple=multiple, device=device)
     val = eval_loader(val_set, batch_size=config.val_batch_size or config.batch_size, info=dist, workers=workers,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -95,6 +96,54 @@ def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
     return path
 
 
+def copy_atomic(src: Path, dst: Path) -> None:
+    """Copy through a temp file beside ``dst``, so ``dst`` is the old file or the new one, never half."""
+    with open(src, "rb") as source, atomic_open(dst, "wb", force=True) as handle:
+        shutil.copyfileobj(source, handle, 1 << 20)
+
+
+def restore_interrupted_copies(checkpoint: dict, run_dir: Path) -> list[Path]:
+    """Resuming: re-make the copies of last.pt (best.pt, epoch-NNN.pt) that a kill stopped halfway.
+
+    A checkpoint lists the copies due right after it was saved; one missing or older than last.pt
+    was interrupted (the previous best.pt stays until the new copy replaces it).
+    """
+    last = run_dir / "last.pt"
+    if not last.is_file() or Path(checkpoint.get("path", "")).resolve() != last.resolve():
+        return []
+    made = []
+    for name in checkpoint.get("copies") or ():
+        target = run_dir / Path(str(name)).name
+        if not target.is_file() or target.stat().st_mtime_ns < last.stat().st_mtime_ns:
+            copy_atomic(last, target)
+            made.append(target)
+    return made
+
+
+def position(epoch: int, epoch_step: int) -> str:
+    """Where a run stands, worded the same when it stops, resumes and finishes: ``epoch 2, 4 steps
+    in`` (an unfinished epoch) or ``end of epoch 1`` (``epoch`` = completed epochs)."""
+    if epoch_step:
+        return f"epoch {epoch + 1}, {epoch_step} step{'s' if epoch_step != 1 else ''} in"
+    return f"end of epoch {epoch}" if epoch else "start"
+
+
+def _load_failure(exc: Exception) -> str:
+    """A short, whole reason for a checkpoint torch.load refused."""
+    text = " ".join(str(exc).split())
+    if "Weights only load failed" in text and "This file can still be loaded" in text:
+        return "it holds Python objects, not only tensors (not loaded, for safety)"
+    if "Weights only load failed" in text:
+        return "not a torch checkpoint"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if ("central directory" in text or "zip archive" in text
+            or isinstance(exc, (EOFError, zipfile.BadZipFile, OSError))):  # OSError: a seek past the end
+        return "the file is truncated or not a torch checkpoint"
+    first = text.split(". ")[0].rstrip(".")
+    return first if len(first) <= 120 else first[:117].rsplit(" ", 1)[0] + " ..."
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Load with ``weights_only=True``; a missing, truncated or foreign file is a SegtoolError."""
     path = Path(path)
@@ -109,8 +158,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, pickle.UnpicklingError,
             zipfile.BadZipFile) as exc:
-        reason = " ".join(str(exc).split())[:160]
-        raise SegtoolError(f"{path}: cannot read checkpoint (truncated or corrupt?): {reason}") from None
+        raise SegtoolError(f"{path}: cannot read checkpoint: {_load_failure(exc)}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise SegtoolError(f"{path}: not a segtool training checkpoint (no '{FORMAT}' marker)")
     if int(checkpoint.get("format_version", 0)) > FORMAT_VERSION:

@@ -10,6 +10,7 @@ valid ``--config`` file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from segtool.core.io import read_text_file
 FORMATS = ("auto", *DATASET_FORMATS)
 OPTIMIZERS = ("sgd", "adamw")
 SMALL_IMAGES = ("pad", "drop")
+MAX_CROP = 8192  # a larger crop is a typo (100000x100000 would try to allocate 120 GB per image)
 
 # The built-in demo set (fallback when no --data is given and no VOC is found) and the preset that
 # makes `segtool train fcn8` on it finish in minutes on 2 CPU cores. Measured: benchmarks/train.py.
@@ -157,25 +159,38 @@ def _coerce(name: str, value: Any) -> Any:
         raise SegtoolError(f"{name}: a value is required")
     try:
         if name == "scale":
-            low, high = (float(v) for v in (value if isinstance(value, (list, tuple)) else str(value).split(",")))
+            parts = value if isinstance(value, (list, tuple)) else str(value).split(",")
+            if any(isinstance(v, bool) for v in parts):
+                raise TypeError
+            low, high = (float(v) for v in parts)
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise SegtoolError(f"scale: must be finite numbers, got {value!r}")
             return [low, high]
         if annotation.startswith("dict"):
             if not isinstance(value, dict):
                 raise TypeError
             return dict(value)
+        # Strict types: YAML `hflip: 1` is not a bool and `max_steps: true` is not an int.
         if annotation.startswith("bool") or isinstance(default, bool):
             if isinstance(value, str):
                 lowered = value.strip().lower()
-                if lowered not in ("true", "false", "yes", "no", "1", "0", "on", "off"):
+                if lowered not in ("true", "false", "yes", "no", "on", "off"):
                     raise ValueError
-                return lowered in ("true", "yes", "1", "on")
-            return bool(value)
+                return lowered in ("true", "yes", "on")
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if isinstance(value, bool):
+            raise TypeError
         if annotation.startswith("int"):
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(value)
         if annotation.startswith("float"):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # nan / inf would train to NaN weights
+                raise SegtoolError(f"{name}: must be a finite number, got {value!r}")
+            return number
         if annotation.startswith("str"):
             return str(value)
     except (TypeError, ValueError):
@@ -222,7 +237,7 @@ def parse_key_values(items: list[str] | None, option: str) -> dict:
         key, value = item.split("=", 1)
         try:
             out[key.strip().replace("-", "_")] = yaml.safe_load(value)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             raise SegtoolError(f"{option} {item!r}: value is not valid YAML") from None
     return out
 
@@ -235,6 +250,8 @@ def load_yaml_config(path: str | Path) -> dict:
     text = read_text_file(path, "config file")
     try:
         values = yaml.safe_load(text)
+    except RecursionError:
+        raise SegtoolError(f"{path}: not valid YAML (nested too deeply)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -341,6 +358,14 @@ def validate(config: TrainConfig) -> None:
     need(config.head_lr_mult > 0, "head_lr_mult must be positive")
     need(config.save_every >= 0, "save_every must be >= 0")
     need(config.workers is None or config.workers >= 0, "workers must be >= 0")
+    need(config.val_batch_size is None or config.val_batch_size >= 1,
+         f"val_batch_size must be at least 1, got {config.val_batch_size}")
+    need(config.dist_timeout >= 1, f"dist_timeout must be at least 1 second, got {config.dist_timeout}")
+    need(max(config.crop) <= MAX_CROP, f"crop {config.crop[0]}x{config.crop[1]}: sides must be at most "
+         f"{MAX_CROP} px")
+    if config.scale is not None:
+        low, high = config.scale
+        need(0 < low <= high, f"scale {low},{high}: expected LOW,HIGH with 0 < LOW <= HIGH (e.g. 0.5,2.0)")
     need(config.num_classes is None or config.num_classes >= 1, "num_classes must be at least 1")
     need(config.val_fraction is None or 0 < config.val_fraction < 1,
          f"--val-fraction must be between 0 and 1 (exclusive), got {config.val_fraction}")

@@ -1,5 +1,8 @@
 """What `segtool train` does before the loop: config layers, data source, resume target, run dir.
 
+Nothing is created here: every check runs first, and ``engine.train`` makes the run directory only
+once the data, model and loss are built (a mistake leaves no empty or half-made run behind).
+
 Kept out of the CLI module so it can be tested and reused without Typer.
 """
 
@@ -11,9 +14,9 @@ from pathlib import Path
 
 from segtool.core.console import notice
 from segtool.data.sources import DataSource, find_data_source, should_use_demo
-from segtool.engine.checkpoint import check_compatible, load_checkpoint
+from segtool.engine.checkpoint import check_compatible, load_checkpoint, position
 from segtool.engine.config import DEMO_DATA, ResolvedConfig, load_yaml_config, resolve_config, to_yaml
-from segtool.engine.run_dir import default_run_dir, find_latest_run, prepare_run_dir
+from segtool.engine.run_dir import check_run_dir, default_run_dir, find_latest_run
 
 
 @dataclass
@@ -22,6 +25,7 @@ class TrainPlan:
     source: DataSource
     run_dir: Path
     checkpoint: dict | None  # the checkpoint to resume from
+    force: bool = False  # --force: start over in an existing run dir
 
 
 def find_resume_checkpoint(resume: str, model: str, out: Path | None) -> dict | None:
@@ -37,7 +41,8 @@ def find_resume_checkpoint(resume: str, model: str, out: Path | None) -> dict | 
 
 def plan_training(model: str, cli_values: dict, *, config_file: str | None = None, resume: str | None = None,
                   out: str | None = None, force: bool = False, create_dir: bool = True) -> TrainPlan:
-    """Resolve everything `segtool train MODEL` needs; ``create_dir=False`` for --print-config."""
+    """Resolve and check everything `segtool train MODEL` needs; ``create_dir=False`` (--print-config)
+    also skips the checks of things that must exist (--data, the run dir)."""
     from segtool.models import get_model_info
 
     file_values = load_yaml_config(config_file) if config_file else {}
@@ -55,7 +60,8 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
             source = DataSource.from_dict(checkpoint["data"])
         run_dir = out_path or Path(checkpoint["path"]).parent
         if create_dir:
-            notice(f"resuming {checkpoint['path']} (epoch {checkpoint['epoch']}, step {checkpoint['step']})")
+            where = position(checkpoint["epoch"], checkpoint.get("epoch_step", 0))
+            notice(f"resuming {checkpoint['path']} at step {checkpoint['step']} ({where})")
     else:
         if resume == "auto":
             notice("--resume auto: no earlier run found; starting a new one")
@@ -68,8 +74,8 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
     if create_dir and is_main_rank():
         if source.note:
             notice(source.note)
-        prepare_run_dir(run_dir, force=force, resuming=checkpoint is not None)
-    return TrainPlan(resolved, source, run_dir, checkpoint)
+        check_run_dir(run_dir, force=force, resuming=checkpoint is not None)
+    return TrainPlan(resolved, source, run_dir, checkpoint, force)
 
 
 def is_main_rank() -> bool:

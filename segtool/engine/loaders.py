@@ -120,6 +120,21 @@ def default_workers(world_size: int = 1) -> int:
     return min(8, max(1, cores // max(1, world_size) - 1))
 
 
+def worker_count(requested: int | None, world_size: int = 1) -> int:
+    """--workers as given, capped at twice the cores this process may use (more only queue up and
+    can exhaust memory or file handles: --workers 1000 hangs); None: ``default_workers``."""
+    if requested is None:
+        return default_workers(world_size)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = max(2, 2 * cores)
+    if requested > limit:
+        from segtool.core.console import warn
+
+        warn(f"--workers {requested}: capped at {limit} (twice the {cores} CPU cores)")
+        return limit
+    return requested
+
+
 def _loader_options(workers: int, device: torch.device) -> dict:
     options = {"num_workers": workers, "pin_memory": device.type == "cuda"}
     if workers > 0:

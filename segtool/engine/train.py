@@ -9,7 +9,6 @@ Read top-down: a ``Run`` holds everything built for the run; ``train`` (1) sets 
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from segtool.engine.distributed import (
 from segtool.engine.estimate import RunEstimate
 from segtool.engine.evaluate import Validation, run_validation
 from segtool.engine.loaders import segtool_error_from_worker
-from segtool.engine.run_dir import MetricsLog
+from segtool.engine.run_dir import MetricsLog, create_run_dir, discard_failed_run, record_run
 from segtool.engine.schedules import build_scheduler
 from segtool.engine.signals import StopRequest
 from segtool.engine.speed import (
@@ -150,6 +149,7 @@ def restore(run: Run, checkpoint: dict) -> None:
         run.data.sampler.skip_next(run.state.epoch_step * run.config.batch_size)
     if run.log is not None:
         run.log.truncate_after(run.state.epoch, run.state.step)
+        ckpt.restore_interrupted_copies(checkpoint, run.run_dir)
 
 
 def fast_forward(scheduler, steps: int) -> None:
@@ -174,10 +174,7 @@ def train_step(run: Run, images: torch.Tensor, masks: torch.Tensor) -> float:
     # One tiny all_reduce per step keeps ranks in lock-step on "stop" and "loss is not finite".
     bad, stop = sync_flags(not math.isfinite(value), run.stop.signum, run.device)
     if bad:
-        last = run.run_dir / "last.pt"
-        kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved yet"
-        raise SegtoolError(f"loss is {value} at step {run.state.step + 1} (epoch {run.state.epoch + 1}): "
-                           f"training stopped; {kept} (try a lower --lr, or no --amp)")
+        raise not_finite(run, f"loss is {value} at step {run.state.step + 1} (epoch {run.state.epoch + 1})")
     if stop and not run.stop.requested:
         run.stop.request(stop)
     run.optimizer.zero_grad(set_to_none=True)
@@ -187,6 +184,24 @@ def train_step(run: Run, images: torch.Tensor, masks: torch.Tensor) -> float:
     run.state.last_lr = current_lr(run)  # the lr this step used (logged), before the schedule moves on
     run.scheduler.step()
     return value
+
+
+def not_finite(run: Run, what: str) -> SegtoolError:
+    last = run.run_dir / "last.pt"
+    kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved yet"
+    return SegtoolError(f"{what}: training stopped; {kept} (try a lower --lr, or no --amp)")
+
+
+def check_finite(run: Run, val: Validation) -> None:
+    """Before anything is logged or saved: a NaN validation loss or weight stops the run, so
+    last.pt and best.pt stay the last good ones."""
+    weights = unwrap(run.model).state_dict().values()
+    bad_weights = any(not bool(torch.isfinite(t).all()) for t in weights if t.is_floating_point())
+    bad_loss = val.loss is not None and not math.isfinite(val.loss)
+    bad, _ = sync_flags(bad_weights or bad_loss, None, run.device)
+    if bad:
+        what = "weights are not finite" if bad_weights else f"validation loss is {val.loss}"
+        raise not_finite(run, f"{what} after step {run.state.step} (epoch {run.state.epoch + 1})")
 
 
 def forward(run: Run, images: torch.Tensor):
@@ -267,7 +282,7 @@ def _num(value, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def make_checkpoint(run: Run, metrics: dict | None = None) -> dict:
+def make_checkpoint(run: Run, metrics: dict | None = None, copies: tuple[str, ...] = ()) -> dict:
     state = run.state
     info = run.data.info
     checkpoint = ckpt.build_checkpoint(
@@ -280,6 +295,7 @@ def make_checkpoint(run: Run, metrics: dict | None = None) -> dict:
     checkpoint["total_steps"] = run.total_steps
     checkpoint["out_channels"] = out_channels(run.config, info.num_classes)
     checkpoint["data"] = run.source.to_dict()
+    checkpoint["copies"] = list(copies)  # files made from this last.pt right after it is saved
     return checkpoint
 
 
@@ -287,35 +303,35 @@ def save_checkpoints(run: Run, metrics: dict, improved: bool) -> None:
     """last.pt always; best.pt when val mIoU improved; epoch-NNN.pt every --save-every epochs."""
     if not run.main:
         return
-    last = ckpt.save_checkpoint(make_checkpoint(run, metrics), run.run_dir / "last.pt")
-    if improved:
-        copy_atomic(last, run.run_dir / "best.pt")
+    copies = ["best.pt"] if improved else []
     every = run.config.save_every
     if every and run.state.epoch_step == 0 and run.state.epoch % every == 0:
-        copy_atomic(last, run.run_dir / f"epoch-{run.state.epoch:03d}.pt")
-
-
-def copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+        copies.append(f"epoch-{run.state.epoch:03d}.pt")
+    last = ckpt.save_checkpoint(make_checkpoint(run, metrics, tuple(copies)), run.run_dir / "last.pt")
+    for name in copies:
+        ckpt.copy_atomic(last, run.run_dir / name)
 
 
 def save_and_stop(run: Run) -> None:
     """Signal received: save a resumable checkpoint of the finished steps, then exit 130/143."""
     if run.main:
         ckpt.save_checkpoint(make_checkpoint(run), run.run_dir / "last.pt")
-    raise Interrupted(f"{run.stop.name or 'stop'} received at step {run.state.step} (epoch "
-                      f"{run.state.epoch + 1}); saved {run.run_dir / 'last.pt'} — continue with "
-                      f"--resume {run.run_dir / 'last.pt'}", run.stop.exit_code)
+    where = ckpt.position(run.state.epoch, run.state.epoch_step)
+    raise Interrupted(f"{run.stop.name or 'stop'} received at step {run.state.step} ({where}); saved "
+                      f"{run.run_dir / 'last.pt'} — continue with --resume {run.run_dir / 'last.pt'}",
+                      run.stop.exit_code)
 
 
 # -- the loop -------------------------------------------------------------------------------------
 
 def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, run_dir: Path, *,
           resume: dict | None = None, stop: StopRequest | None = None,
-          on_step: Callable | None = None) -> TrainResult:
-    """Train ``resolved.config`` on ``source``, writing into ``run_dir`` (created by the caller)."""
+          on_step: Callable | None = None, force: bool = False) -> TrainResult:
+    """Train ``resolved.config`` on ``source``, writing into ``run_dir``.
+
+    ``run_dir`` is created only once data, model and loss are built; a new run that fails before its
+    first checkpoint removes it again. ``force``: start over in an existing run dir.
+    """
     from segtool.models import size_multiple
 
     config = resolved.config
@@ -334,27 +350,53 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
             raise SegtoolError(f"{source.root}: fewer training samples than one batch ({config.batch_size})")
         total = total_optimizer_steps(config, steps_per_epoch)
         scheduler = build_scheduler(optimizer, config.schedule, total, steps_per_epoch, config.schedule_options)
+        loss_fn = build_loss(config, data, device)
+        created = False
+        if dist.is_main:
+            created = create_run_dir(run_dir, force=force, resuming=resume is not None)
+            if resume is None:
+                record_run(config.model, run_dir)
         run = Run(config=config, resolved=resolved, source=source, device=device, dist=dist, run_dir=run_dir,
                   data=data, model=model, optimizer=optimizer, scheduler=scheduler,
-                  scaler=make_scaler(device, config.amp), loss_fn=build_loss(config, data, device),
+                  scaler=make_scaler(device, config.amp), loss_fn=loss_fn,
                   multiple=multiple, total_steps=total, stop=stop or StopRequest(),
                   log=MetricsLog(run_dir) if dist.is_main else None, on_step=RunEstimate(on_step))
-        # (3) resume before wrapping: DDP broadcasts rank 0's weights when it is built
-        if resume is not None:
-            restore(run, resume)
-        run.eager_model = wrap_model(model, device, dist, config.sync_bn)
-        run.model = maybe_compile(run.eager_model, config.compile)
-        if dist.is_main:
-            (run_dir / "config.yaml").write_text(to_yaml(resolved, header=f"segtool train {config.model}"),
-                                                 encoding="utf-8")
-        # (4) epochs
-        last = loop(run)
+        try:
+            # (3) resume before wrapping: DDP broadcasts rank 0's weights when it is built
+            if resume is not None:
+                restore(run, resume)
+            run.eager_model = wrap_model(model, device, dist, config.sync_bn)
+            run.model = maybe_compile(run.eager_model, config.compile)
+            if dist.is_main:
+                (run_dir / "config.yaml").write_text(to_yaml(resolved, header=f"segtool train {config.model}"),
+                                                     encoding="utf-8")
+            # (4) epochs
+            last = out_of_memory_as_error(loop, run)
+        except BaseException:
+            if dist.is_main and resume is None:
+                discard_failed_run(run_dir, created)
+            raise
     finally:
         cleanup_distributed()
     # (5) summary
     if dist.is_main:
         summarize(run, last)
     return TrainResult(run_dir, run.state, last, unwrap(run.model))
+
+
+def out_of_memory_as_error(function, run: Run):
+    """An allocation failure (a crop or batch too large for the memory) as one error line."""
+    try:
+        return function(run)
+    except (torch.OutOfMemoryError, RuntimeError) as exc:
+        text = str(exc)
+        if not (isinstance(exc, torch.OutOfMemoryError) or "can't allocate memory" in text
+                or "out of memory" in text.lower()):
+            raise
+        config = run.config
+        raise SegtoolError(f"out of memory on {run.device.type} at step {run.state.step + 1} (batch "
+                           f"{config.batch_size}, crop {config.crop[0]}x{config.crop[1]}); try a smaller "
+                           "--batch-size or --crop") from None
 
 
 def loop(run: Run) -> dict:
@@ -378,6 +420,7 @@ def loop(run: Run) -> dict:
                                  device=run.device, multiple=run.multiple, amp=config.amp,
                                  channels_last=config.channels_last, loss_fn=run.loss_fn,
                                  class_names=run.data.info.class_names, input_scale=config.input_scale)
+            check_finite(run, val)
             last = log_epoch(run, train_stats, val)
             finished_epoch = state.epoch_step >= len(run.data.train)
             if finished_epoch:
@@ -399,6 +442,8 @@ def summarize(run: Run, last: dict) -> None:
     best = (f"best val mIoU {state.best_miou:.4f} (epoch {state.best_epoch})" if state.best_miou is not None
             else "no val mIoU")
     minutes, seconds = divmod(run.elapsed(), 60)
-    notice(f"done: {state.step} steps, {state.epoch} epoch(s) in {int(minutes)}m{seconds:04.1f}s; {best}; "
+    steps = f"{state.step} step{'s' if state.step != 1 else ''}"
+    notice(f"done: {steps} ({ckpt.position(state.epoch, state.epoch_step)}) in {int(minutes)}m{seconds:04.1f}s; "
+           f"{best}; "
            f"last: mIoU {_num(last.get('miou'))}, pixel acc {_num(last.get('pixel_acc'))}")
     notice(f"run dir: {run.run_dir} (config.yaml, metrics.jsonl, metrics.csv, last.pt, best.pt)")

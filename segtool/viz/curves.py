@@ -56,7 +56,7 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     for pos, (lineno, line) in enumerate(numbered):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             if pos == len(numbered) - 1:
                 warn(f"{path}: line {lineno} is incomplete and was skipped")
                 continue

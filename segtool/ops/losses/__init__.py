@@ -124,7 +124,7 @@ def load_class_weights(path: str | Path, num_classes: int) -> np.ndarray:
 
         try:
             values = yaml.safe_load(text)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):  # RecursionError: nested thousands deep
             raise SegtoolError(f"{path}: not valid YAML/JSON") from None
         if isinstance(values, dict):
             values = list(values.values())
