@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from segtool.cli.options import Json, Runtime, hw_option, with_runtime
+from segtool.cli.options import Force, Json, Quiet, Runtime, hw_option, with_runtime
 
 app = typer.Typer()
 
@@ -69,3 +69,38 @@ def profile(
         emit_json(report)
     elif not is_quiet():
         render_profile(report)
+
+
+@app.command("export")
+def export(
+    checkpoint: Annotated[str, typer.Argument(help="Checkpoint from `segtool train` (last.pt / best.pt).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="model.onnx | model.pt2 | model.pt (TorchScript).")],
+    fmt: Annotated[str | None, typer.Option("--format", help="onnx | exported-program | torchscript "
+                                            "(default: from the suffix).", show_default=False)] = None,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="Dynamic batch, height and width (the default).")
+                       ] = True,
+    static: Annotated[str | None, typer.Option("--static", help="Fixed input HxW (batch stays dynamic).",
+                                               show_default=False)] = None,
+    model_option: ModelOption = None,
+    json_out: Json = False,
+    force: Force = False,
+    quiet: Quiet = False,
+) -> None:
+    """Export CHECKPOINT for deployment, verified against the eager model before it is written."""
+    from segtool.core.console import emit_json, notice, set_quiet
+    from segtool.deploy.export import export_checkpoint
+    from segtool.deploy.source import resolve_source
+    from segtool.engine.config import parse_key_values
+
+    set_quiet(quiet)
+    hw = hw_option(static, "--static")
+    del dynamic  # dynamic unless --static: the flag exists so scripts can say it
+    source = resolve_source(checkpoint, options=parse_key_values(model_option, "--model-option"))
+    report = export_checkpoint(source, output, fmt=fmt, static=hw, force=force)
+    if json_out:
+        emit_json(report.to_dict())
+    sides = [side for side, on in report.dynamic.items() if on]
+    diffs = ", ".join(f"{'x'.join(map(str, c['shape']))}: {c['max_abs_diff']:.2g}" for c in report.checks)
+    notice(f"wrote {report.path} ({report.format} via {report.exporter}"
+           + (f", opset {report.opset}" if report.opset else "") + f"; dynamic: {', '.join(sides) or 'none'}); "
+           f"max abs difference to the eager model: {diffs}")
