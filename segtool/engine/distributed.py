@@ -60,7 +60,38 @@ def init_distributed(device: torch.device, info: DistInfo, timeout_s: int = 600)
     if backend is None:
         raise SegtoolError(f"distributed training is not supported on {device.type} "
                            "(use cpu/gloo, cuda/nccl or npu/hccl)")
-    dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    try:
+        dist.init_process_group(backend=backend, timeout=datetime.timedelta(seconds=timeout_s))
+    except RuntimeError as exc:  # DistStoreError / DistNetworkError: a rank never came
+        where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SegtoolError(f"rank {info.rank} of {info.world_size}: the process group did not form within "
+                           f"{timeout_s} s at {where} ({first.rstrip('.')}); start every rank, or raise "
+                           "--dist-timeout") from None
+
+
+# What gloo / NCCL / the process-group store say when a peer is gone or silent.
+_LOST_PEER = ("connection reset by peer", "connection closed by peer", "broken pipe", "timed out", "timeout",
+              "nccl error", "nccl communicator", "hccl", "socket", "wait timeout")
+
+
+def lost_rank_error(exc: BaseException, info: DistInfo, timeout_s: int):
+    """A SegtoolError naming the lost rank for a collective that failed because another rank died or
+    stopped answering; None for any other error. Survivors then print one line instead of the C++ and
+    Python tracebacks of DistBackendError."""
+    from segtool.core.errors import SegtoolError
+
+    if not info.enabled or not isinstance(exc, RuntimeError):  # DistBackendError is a RuntimeError
+        return None
+    text = str(exc).lower()
+    backend_error = type(exc).__name__ in ("DistBackendError", "DistNetworkError", "DistStoreError")
+    if not (backend_error or any(marker in text for marker in _LOST_PEER)):
+        return None
+    peer = f"rank {1 - info.rank}" if info.world_size == 2 else "another rank"
+    why = (f"it sent nothing for {timeout_s} s (--dist-timeout)" if "time" in text and "out" in text
+           else "its connection closed: it exited or was killed")
+    return SegtoolError(f"rank {info.rank} of {info.world_size}: lost {peer}: {why}; stopping (the lost "
+                        "rank's own output, or torchrun's summary, says why it failed)")
 
 
 def cleanup_distributed() -> None:

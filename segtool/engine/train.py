@@ -28,6 +28,7 @@ from segtool.engine.distributed import (
     cleanup_distributed,
     env_dist_info,
     init_distributed,
+    lost_rank_error,
     rank_device,
     sync_flags,
     unwrap,
@@ -376,6 +377,11 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
             if dist.is_main and resume is None:
                 discard_failed_run(run_dir, created)
             raise
+    except RuntimeError as exc:
+        lost = lost_rank_error(exc, dist, config.dist_timeout)
+        if lost is None:
+            raise
+        raise lost from None
     finally:
         cleanup_distributed()
     # (5) summary
