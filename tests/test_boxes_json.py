@@ -89,3 +89,68 @@ def test_deep_json_is_one_line_in_every_box_reader(cli, tmp_path):
         result = cli(*args)
         assert result.exit_code == 1 and "nested too deeply" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_huge_finite_boxes_give_finite_iou_and_json(cli, tmp_path):
+    import torch
+
+    from segtool.ops.boxes import best_match, pairwise_iou
+    from segtool.ops.boxes.index import best_match_indexed
+
+    huge = torch.tensor([[0.0, 0, 1e308, 1e308], [-1e308, -1e308, 1e308, 1e308]], dtype=torch.float64)
+    for kind in ("iou", "giou", "diou", "ciou"):
+        assert torch.isfinite(pairwise_iou(huge, huge, kind)).all()
+    assert pairwise_iou(huge, huge).tolist() == [[1, 0.25], [0.25, 1]]
+    values, indices = best_match_indexed(huge.numpy(), huge.numpy())
+    assert values.tolist() == [1, 1] and indices.tolist() == [0, 1] == best_match(huge, huge)[1].tolist()
+    # A power of two is exact: ordinary boxes scaled up give the same bits.
+    small = torch.tensor([[0.0, 0, 3, 7], [1, 2, 9.5, 4], [2, 2, 2, 2]], dtype=torch.float64)
+    assert torch.equal(pairwise_iou(small * 2.0**1020, small.flip(0) * 2.0**1020, "giou"),
+                       pairwise_iou(small, small.flip(0), "giou"))
+    path = tmp_path / "huge.csv"
+    path.write_text("0,0,1e308,1e308\n-1e308,-1e308,1e308,1e308\n")
+    for args in ([], ["--best"], ["--min-iou", "0.1"]):
+        result = cli("iou", path, "--json", *args)
+        assert result.exit_code == 0 and "nan" not in result.stdout.lower()
+        for line in result.stdout.splitlines() if args else [result.stdout]:
+            json.loads(line)
+    for bad in ("nan", "inf"):
+        result = cli("iou", path, "--min-iou", bad)
+        assert result.exit_code == 2 and "--min-iou" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_json_output_writes_null_for_non_finite_values():
+    import numpy as np
+
+    from segtool.ops.boxes.output import write_matches
+
+    out = io.StringIO()
+    write_matches(out, [(np.array([0]), np.array([-1]), np.array([np.nan]))], "iou", "jsonl")
+    assert json.loads(out.getvalue()) == {"a": 0, "b": -1, "iou": None}
+
+
+def test_library_box_functions_name_the_shape_they_need():
+    import torch
+
+    from segtool.ops.boxes import best_match, convert_boxes, pairwise_iou, suppress
+
+    for call, shape in [(lambda: pairwise_iou(torch.zeros(3, 5), torch.zeros(2, 4)), r"\(N, 4\), got \(3, 5\)"),
+                        (lambda: best_match(torch.zeros(3, 4), torch.zeros(4)), r"\(N, 4\), got \(4,\)"),
+                        (lambda: suppress(torch.zeros(4), torch.zeros(4)), r"\(N, 4\), got \(4,\)"),
+                        (lambda: suppress(torch.zeros(2, 4), torch.zeros(2, 1)), r"scores of shape \(N,\)"),
+                        (lambda: pairwise_iou([[0, 0, 1, 1]], torch.zeros(1, 4)), "torch.Tensor"),
+                        (lambda: convert_boxes(torch.zeros(2, 3), "xyxy", "xywh"), r"\(\.\.\., 4\)")]:
+        with pytest.raises(ValueError, match=shape):
+            call()
+
+
+def test_box_commands_name_the_device_only_when_it_matters(cli, tmp_path):
+    path = tmp_path / "b.csv"
+    path.write_text("0,0,1,1\n0,0,2,2\n")
+    assert "device:" not in cli("iou", path).stderr
+    assert "device:" not in cli("anchors", "--size", "4x4", "--at", "1,1").stderr
+    import torch
+
+    threads = torch.get_num_threads()  # asked for: named (the same count, so no other test is slowed)
+    said = cli("iou", path, "--device", "cpu", "--threads", str(threads)).stderr
+    assert f"device: cpu, {threads} thread{'s' * (threads != 1)}\n" in said

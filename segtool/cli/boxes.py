@@ -6,6 +6,7 @@ or JSON lines), so the commands compose in shell pipelines; notices go to stderr
 
 from __future__ import annotations
 
+import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -60,6 +61,22 @@ def _style(json_out: bool, csv_out: bool, default: str = "text") -> str:
     if json_out and csv_out:
         raise typer.BadParameter("give --json or --csv, not both")
     return "jsonl" if json_out else "csv" if csv_out else default
+
+
+def _device(runtime: Runtime):
+    """The torch device, named on stderr only where it matters: another device than the CPU, or
+    --device / --threads given (box work is small; a line on every CPU run is noise)."""
+    from segtool.core.console import notice
+    from segtool.core.device import resolve_device
+
+    dev = resolve_device(runtime.device_spec, npu_transfer=runtime.npu_transfer, threads=runtime.threads,
+                         announce=False)
+    if dev.type != "cpu" or runtime.device_spec != "auto" or runtime.threads is not None:
+        import torch
+
+        threads = torch.get_num_threads()
+        notice(f"device: {dev}" + (f", {threads} thread{'s' * (threads != 1)}" if dev.type == "cpu" else ""))
+    return dev
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -120,7 +137,7 @@ def anchors(
 
         check_output(draw, force)
         background = _load_image(image) if image is not None else None
-    dev = runtime.device()
+    dev = _device(runtime) if all_anchors or point is not None else None
 
     if all_anchors:
         output.write_all_anchors(sys.stdout, height, width, size_list, ratio_list, pixels,
@@ -220,6 +237,8 @@ def iou(
     and writes the group key first; without --best / --min-iou it lists every same-group pair.
     """
     style = _style(json_out, csv_out)
+    if min_iou is not None and not math.isfinite(min_iou):
+        raise typer.BadParameter(f"--min-iou: expected a finite number, got {min_iou}")
     if (draw is None) != (output is None):
         raise typer.BadParameter("--draw IMG and -o OUT.png go together")
     canvas = None
@@ -238,7 +257,7 @@ def iou(
         grouping = align_groups(sets[0], sets[-1]) if group is not None else None
         threshold = min_iou if min_iou is not None or best else float("-inf")
         chunks = matches(boxes_a, boxes_b, kind.value, best=best, min_iou=threshold, grouping=grouping,
-                         device=None if group is not None else runtime.device())
+                         device=None if group is not None else _device(runtime))
         write_matches(sys.stdout, chunks, kind.value, style, group=group,
                       groups=grouping.a if grouping else None, keys=grouping.keys if grouping else None)
         if grouping is not None:
@@ -249,7 +268,7 @@ def iou(
         from segtool.ops.boxes.formats import on_device
         from segtool.ops.boxes.output import write_matrix
 
-        dev = runtime.device()
+        dev = _device(runtime)
         write_matrix(sys.stdout, on_device(torch.from_numpy(boxes_a), dev), on_device(torch.from_numpy(boxes_b), dev),
                      kind.value, style)
     if canvas is not None:
@@ -346,7 +365,7 @@ def nms(
     if group is not None:  # one batch id per (group, class): batched_nms keeps the batches apart
         group_ids = torch.from_numpy(table.groups.astype("int64"))
         class_ids = group_ids if class_ids is None else group_ids * (int(class_ids.max()) + 1) + class_ids
-    dev = runtime.device()
+    dev = _device(runtime)
     keep = suppress(on_device(torch.from_numpy(xyxy), dev), on_device(score_values, dev), iou_threshold,
                     classes=class_ids, min_score=min_score)
     write_kept(sys.stdout, table, keep.cpu().numpy(), score_values, class_values, rows=rows, style=style,

@@ -16,8 +16,17 @@ from torchvision.ops import box_convert, clip_boxes_to_image
 from segtool.core.errors import SegtoolError
 from segtool.ops.boxes.fields import FIELDS, FORMATS, check_format
 
-__all__ = ["FIELDS", "FORMATS", "as_float", "check_format", "clip_boxes", "convert_boxes", "on_device",
+__all__ = ["FIELDS", "FORMATS", "as_float", "check_boxes", "check_format", "clip_boxes", "convert_boxes", "on_device",
            "to_normalized", "to_pixels", "validate_boxes"]
+
+def check_boxes(boxes, what: str, shape: str = "(N, 4)") -> None:
+    """A library caller's tensor of boxes has the shape the function needs: a ValueError saying which, not
+    an unpack or indexing error deep inside. ``shape`` "(N, 4)" or "(..., 4)"."""
+    if not isinstance(boxes, Tensor):
+        raise ValueError(f"{what}: expected a torch.Tensor of boxes of shape {shape}, got {type(boxes).__name__}")
+    if boxes.shape[-1:] != (4,) or (shape == "(N, 4)" and boxes.ndim != 2):
+        raise ValueError(f"{what}: expected boxes of shape {shape}, got {tuple(boxes.shape)}")
+
 
 def as_float(boxes: Tensor) -> Tensor:
     """Floating-point boxes for arithmetic: integers go to float64 so areas of int16/uint8/int64 boxes
@@ -37,6 +46,7 @@ def convert_boxes(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
     """Convert ``(..., 4)`` boxes between ``xyxy``, ``xywh`` and ``cxcywh`` (float result)."""
     check_format(in_fmt)
     check_format(out_fmt)
+    check_boxes(boxes, "convert_boxes", "(..., 4)")
     return box_convert(as_float(boxes), in_fmt, out_fmt)
 
 

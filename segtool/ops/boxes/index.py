@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from segtool.ops.boxes.scale import overflow_scale
+
 MAX_PAIRS = 1 << 20  # candidate pairs per step: ~150 MB of temporaries whatever the input size
 MAX_CELLS = 1 << 15  # cells per side of the grid: keys stay far inside int64 with many groups
 
@@ -70,8 +72,16 @@ def candidate_pairs(a: np.ndarray, b: np.ndarray, a_groups: np.ndarray | None = 
     """Yield ``(index_in_a, index_in_b, iou)`` for every same-group pair whose boxes overlap (IoU > 0 or
     underflowing to 0), each pair once, sorted by (position of a in ``order``, b); all pairs of one box
     of A come in the same step."""
+    for boxes, what in ((a, "a"), (b, "b")):
+        if not isinstance(boxes, np.ndarray) or boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"boxes {what}: expected a numpy array of shape (N, 4), got "
+                             f"{getattr(boxes, 'shape', type(boxes).__name__)}")
     if len(a) == 0 or len(b) == 0:
         return
+    # Coordinates near 1e308 would overflow areas to inf (inf / inf = NaN): one exact power of two.
+    scale = overflow_scale(max(float(np.abs(a).max()), float(np.abs(b).max())), float(np.finfo(np.float64).max))
+    if scale != 1.0:
+        a, b = a * scale, b * scale
     index = GridIndex(a, b, b_groups)
     order = np.arange(len(a)) if order is None else order
     step = max(1, min(len(a), max_pairs // 8))  # boxes of A per step before counting their pairs

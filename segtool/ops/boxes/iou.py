@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from segtool.ops.boxes.formats import as_float
+from segtool.ops.boxes.formats import as_float, check_boxes
+from segtool.ops.boxes.scale import overflow_scale
 
 KINDS = ("iou", "giou", "diou", "ciou")
 EPS = 1e-7  # torchvision's eps for the DIoU/CIoU denominators
@@ -85,11 +86,17 @@ def _block(a: _Columns, b: _Columns, kind: str) -> Tensor:
 
 
 def _prepare(a: Tensor, b: Tensor, kind: str) -> tuple[Tensor, Tensor]:
+    """Checked float boxes of one dtype and device, scaled by a power of two if areas would overflow."""
     if kind not in KINDS:
         raise ValueError(f"unknown IoU kind {kind!r}; expected one of {', '.join(KINDS)}")
+    check_boxes(a, "boxes a")
+    check_boxes(b, "boxes b")
     a, b = as_float(a), as_float(b)
     dtype = torch.promote_types(a.dtype, b.dtype)
-    return a.to(dtype), b.to(device=a.device, dtype=dtype)
+    a, b = a.to(dtype), b.to(device=a.device, dtype=dtype)
+    peak = max((float(t.abs().max()) for t in (a, b) if t.numel()), default=0.0)
+    scale = overflow_scale(peak, torch.finfo(dtype).max)
+    return (a, b) if scale == 1.0 else (a * scale, b * scale)
 
 
 def _rows_per_block(a: Tensor, m: int, chunk_elements: int | None) -> int:

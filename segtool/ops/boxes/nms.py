@@ -7,7 +7,7 @@ from torch import Tensor
 from torchvision.ops import batched_nms, nms
 
 from segtool.core.errors import SegtoolError
-from segtool.ops.boxes.formats import as_float
+from segtool.ops.boxes.formats import as_float, check_boxes
 
 
 def suppress(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.5, *, classes: Tensor | None = None,
@@ -17,7 +17,11 @@ def suppress(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.5, *, class
     With ``classes`` only boxes of the same class suppress each other; boxes scoring below
     ``min_score`` are dropped first.
     """
+    check_boxes(boxes, "suppress: boxes")
     n = boxes.shape[0]
+    if not isinstance(scores, Tensor) or scores.ndim != 1:
+        raise ValueError(f"suppress: expected scores of shape (N,), got "
+                         f"{tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__}")
     if scores.shape != (n,):
         raise SegtoolError(f"got {n} boxes but {scores.numel()} scores")
     if classes is not None and classes.shape != (n,):

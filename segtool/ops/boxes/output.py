@@ -8,6 +8,7 @@ block by block and never held as text at once.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
@@ -27,6 +28,11 @@ MAX_MATRIX_VALUES = 10**8  # a printed matrix beyond this is never useful: --bes
 
 def _num(value: float) -> str:
     return format_number(float(value))
+
+
+def _json_num(value: float) -> str:
+    """A number for JSON output: JSON has no NaN or Infinity, so a non-finite value is null."""
+    return _num(value) if math.isfinite(value) else "null"
 
 
 def _is_number(value) -> bool:
@@ -64,13 +70,40 @@ def write_anchor_layout(out: IO[str], height: int, width: int, sizes: Sequence[f
     table.close()
 
 
+PIXEL_DECIMALS = 4
+
+
+def pixel_anchors(height: int, width: int, sizes, ratios, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    """Anchors in pixels for printing, (rows * cols * A, 4) float64 from the float64 formula (centre
+    x + 0.5, extent H*s*sqrt(r) x H*s/sqrt(r)) rounded to 1e-4 px: d2l's float32 anchors times
+    (W, H, W, H) print float32 noise (-109.87499 for -109.875)."""
+    from segtool.ops.boxes import anchors as anc
+
+    shapes = anc.anchor_shapes(height, width, sizes, ratios)
+    half = np.array([[-s.width_px, -s.height_px, s.width_px, s.height_px] for s in shapes]) / 2
+    centres = np.zeros((rows[1] - rows[0], cols[1] - cols[0], 1, 4))
+    centres[..., 0::2] = (np.arange(*cols) + 0.5)[None, :, None, None]
+    centres[..., 1::2] = (np.arange(*rows) + 0.5)[:, None, None, None]
+    return np.round(centres + half, PIXEL_DECIMALS).reshape(-1, 4) + 0.0  # + 0.0: no "-0.0"
+
+
+def format_pixels(values: np.ndarray) -> np.ndarray:
+    """Rounded pixel values as text, integral ones without ".0" (numpy, in C)."""
+    text = np.asarray(values, dtype=np.float64).astype(str)
+    return np.where(np.char.endswith(text, ".0"), np.char.partition(text, ".")[..., 0], text)
+
+
 def write_anchors_at(out: IO[str], height: int, width: int, sizes, ratios, point: tuple[int, int], boxes: Tensor,
                      pixels: bool, style: str) -> None:
     """The anchors centred on one pixel (``boxes`` from ``anchors_at``), one row per anchor."""
     from segtool.ops.boxes import anchors as anc
 
     shapes = anc.anchor_shapes(height, width, sizes, ratios)
-    coords = format_float32(boxes.cpu().numpy()).tolist()
+    if pixels:
+        y, x = point
+        coords = format_pixels(pixel_anchors(height, width, sizes, ratios, (y, y + 1), (x, x + 1))).tolist()
+    else:
+        coords = format_float32(boxes.cpu().numpy()).tolist()
     if style == "jsonl":
         report = {"height": height, "width": width, "at": {"y": point[0], "x": point[1]},
                   "units": "pixels" if pixels else "normalized",
@@ -92,17 +125,18 @@ def write_all_anchors(out: IO[str], height: int, width: int, sizes, ratios, pixe
 
     per_pixel = anc.anchors_per_pixel(sizes, ratios)
     table = TableWriter(out, ["row", "col", "k", "x1", "y1", "x2", "y2"], style)
-    scale = anc.pixel_scale(height, width, device) if pixels else None
     band = max(1, 65536 // (width * per_pixel))  # image rows per chunk: ~64k anchors of text at a time
     row_cells = width * per_pixel
     col_k = np.stack((np.repeat(np.arange(width), per_pixel), np.tile(np.arange(per_pixel), width)), 1).astype(str)
     for r0 in range(0, height, band):
         r1 = min(height, r0 + band)
-        grid = anc.anchor_grid(height, width, sizes, ratios, rows=(r0, r1), device=device)
-        if scale is not None:
-            grid = grid * scale
+        if pixels:
+            coords = format_pixels(pixel_anchors(height, width, sizes, ratios, (r0, r1), (0, width)))
+        else:
+            grid = anc.anchor_grid(height, width, sizes, ratios, rows=(r0, r1), device=device)
+            coords = format_float32(grid.reshape(-1, 4).cpu())
         rows = np.repeat(np.arange(r0, r1), row_cells).astype(str)[:, None]
-        cells = np.concatenate((rows, np.tile(col_k, (r1 - r0, 1)), format_float32(grid.reshape(-1, 4).cpu())), 1)
+        cells = np.concatenate((rows, np.tile(col_k, (r1 - r0, 1)), coords), 1)
         table.write(cells.tolist())
     table.close()
 
@@ -129,7 +163,7 @@ def write_matrix(out: IO[str], boxes_a: Tensor, boxes_b: Tensor, kind: str, styl
             out.write("".join(",".join(_num(v) for v in row) + "\n" for row in rows))
         else:
             for row in rows:
-                out.write(("\n  " if first else ",\n  ") + "[" + ", ".join(_num(v) for v in row) + "]")
+                out.write(("\n  " if first else ",\n  ") + "[" + ", ".join(_json_num(v) for v in row) + "]")
                 first = False
     if style == "jsonl":
         out.write("\n]}\n")
@@ -145,8 +179,9 @@ def write_matches(out: IO[str], chunks, kind: str, style: str, *, group: str | N
     table = TableWriter(out, columns, style, quoted=[group] if textual and group is not None else ())
     key_text = [str(k) for k in keys] if keys is not None else None
     count = 0
+    number = {"text": lambda v: f"{v:.4f}", "csv": _num, "jsonl": _json_num}[style]
     for ia, ib, values in chunks:
-        cells = [[str(i), str(j), f"{v:.4f}" if style == "text" else _num(v)]
+        cells = [[str(i), str(j), number(v)]
                  for i, j, v in zip(ia.tolist(), ib.tolist(), values.tolist(), strict=True)]
         if key_text is not None:
             cells = [[key_text[g], *row] for g, row in zip(groups[ia].tolist(), cells, strict=True)]
