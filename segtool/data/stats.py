@@ -54,6 +54,8 @@ def measure_sample(task: tuple[int, Path, Path]) -> SampleStats:
     out = SampleStats(index)
     try:
         out.size = image_size(image_path)
+        if _cut_short(image_path):
+            out.problems.append((str(image_path), "truncated: the file ends before the image does"))
         if _worker["mean_std"]:
             pixels = read_image(image_path).reshape(-1, 3).astype(np.float64)
             out.channel_sum = pixels.sum(axis=0)
@@ -75,6 +77,23 @@ def measure_sample(task: tuple[int, Path, Path]) -> SampleStats:
         out.problems.append((str(mask_path), f"labels {', '.join(map(str, bad.tolist()))} >= num_classes "
                                              f"{num_classes} (255 is the only other allowed value)"))
     return out
+
+
+# (magic bytes at the start, marker that must be in the last KB) of JPEG and PNG files.
+_END_MARKERS = ((b"\xff\xd8", b"\xff\xd9"), (b"\x89PNG", b"IEND"))
+
+
+def _cut_short(path: Path) -> bool:
+    """A JPEG without its end-of-image marker or a PNG without IEND near the end: truncated. The
+    header alone (no --mean-std) would not show it; reading the last KB costs nothing."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+        marker = next((end for magic, end in _END_MARKERS if head.startswith(magic)), None)
+        if marker is None:
+            return False
+        handle.seek(0, 2)
+        handle.seek(max(0, handle.tell() - 1024))
+        return marker not in handle.read()
 
 
 def label_histogram(labels: np.ndarray) -> np.ndarray:

@@ -119,12 +119,15 @@ def download_voc(dest: str | Path | None = None) -> Path:
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    made = _missing_parents(dest)  # removed again if the download fails: no empty folders left behind
+    existed = set(dest.iterdir()) if dest.is_dir() else set()
     try:
         dest.mkdir(parents=True, exist_ok=True)
         VOCSegmentation(root=str(dest), year="2012", image_set="trainval", download=True)
-    except SegtoolError:
-        raise
-    except Exception as exc:  # URLError, socket errors, checksum RuntimeError...
+    except BaseException as exc:
+        _undo_download(dest, made, existed)
+        if isinstance(exc, SegtoolError) or not isinstance(exc, Exception):
+            raise
         reason = " ".join(str(exc).split()) or exc.__class__.__name__
         raise SegtoolError(f"{target}: could not download VOC2012 ({exc.__class__.__name__}: {reason}); "
                            "are you offline? Put VOCdevkit/VOC2012 there by hand, or use "
@@ -134,3 +137,28 @@ def download_voc(dest: str | Path | None = None) -> Path:
     if not is_voc_folder(target):
         raise SegtoolError(f"{target}: download finished but the VOC2012 folder is not there")
     return target
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _undo_download(dest: Path, made: list[Path], existed: set[Path]) -> None:
+    """Remove the partial archive and folders a failed download created; what was there stays."""
+    import shutil
+
+    if dest.is_dir():
+        for entry in set(dest.iterdir()) - existed:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    for folder in made:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:
+            break
