@@ -22,8 +22,10 @@ def test_print_config_shows_recipe_and_what_the_demo_preset_changed(cli, tmp_pat
     values = yaml.safe_load(result.stdout)
     # Every option is printed, and the output is a valid --config file.
     assert set(values) == set(config_module.FIELDS)
-    # fcn8 recipe: SGD lr 1.0 wd 5e-4, OneCycle div 25 / final div 1e4 / pct 0.3, no normalisation.
-    assert values["optimizer"] == "sgd" and values["lr"] == 1.0 and values["weight_decay"] == 5e-4
+    # fcn8 recipe: SGD wd 5e-4, OneCycle peak 0.1 (shown as lr, so --lr sets it), div 25 / final div 1e4 /
+    # pct 0.3, no normalisation.
+    assert values["optimizer"] == "sgd" and values["lr"] == 0.1 and values["weight_decay"] == 5e-4
+    assert values["schedule_options"].get("max_lr") is None
     assert values["schedule"] == "onecycle" and values["normalize"] is None
     options = values["schedule_options"]
     assert options["div_factor"] == 25 and options["final_div_factor"] == 1e4 and options["pct_start"] == 0.3

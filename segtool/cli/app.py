@@ -140,9 +140,22 @@ def _root(
 
 
 def _register() -> None:
-    from segtool.cli import augment, boxes, data, deploy, download, infer, info, models, style, train, viz
+    from segtool.cli import (
+        augment,
+        boxes,
+        compare,
+        data,
+        deploy,
+        download,
+        infer,
+        info,
+        models,
+        style,
+        train,
+        viz,
+    )
 
-    for module in (info, data, download, models, train, infer, deploy, boxes, style, viz, augment):
+    for module in (info, data, download, models, train, infer, compare, deploy, boxes, style, viz, augment):
         app.add_typer(module.app)
 
 

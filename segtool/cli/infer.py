@@ -19,6 +19,23 @@ Window = Annotated[str | None, typer.Option("--window", help="Window HxW (defaul
 Stride = Annotated[str | None, typer.Option("--stride", help="Window stride HxW (default 2/3 window).",
                                             show_default=False)]
 Amp = Annotated[bool, typer.Option("--amp", help="Mixed-precision inference.")]
+Tta = Annotated[str | None, typer.Option("--tta", metavar="flip[,scales=S,...]", show_default=False,
+                                         help="Test-time augmentation: horizontal flip and/or scales, "
+                                         "probabilities averaged, e.g. flip or flip,scales=0.75,1.0,1.25.")]
+
+
+def tta_option(text: str | None):
+    """--tta parsed (engine.inference.parse_tta); a malformed one is a usage error (exit 2)."""
+    if text is None:
+        return None
+    from segtool.core.errors import SegtoolError
+    from segtool.engine.inference import parse_tta
+
+    try:
+        return parse_tta(text)
+    except SegtoolError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tta") from None
+
 
 
 @app.command("evaluate")
@@ -41,6 +58,13 @@ def evaluate(
     stride: Stride = None,
     confusion: Annotated[str | None, typer.Option("--confusion", help="Write the confusion matrix: FILE.png "
                                                   "(heat map) or FILE.csv.", show_default=False)] = None,
+    per_image: Annotated[str | None, typer.Option("--per-image", metavar="FILE.csv|FILE.jsonl", help="Write "
+                                                  "each image's pixel acc, mIoU and per-class IoU.",
+                                                  show_default=False)] = None,
+    worst: Annotated[tuple[int, str] | None, typer.Option("--worst", metavar="K GRID.png", help="Draw the K "
+                                                          "images of lowest mIoU: image | prediction | ground "
+                                                          "truth.", show_default=False)] = None,
+    tta: Tta = None,
     amp: Amp = False,
     json_out: Json = False,
     force: Force = False,
@@ -53,18 +77,27 @@ def evaluate(
     from segtool.engine.evaluate import evaluate_checkpoint, render_report, write_confusion
 
     win, step = hw_option(window, "--window"), hw_option(stride, "--stride")
+    parsed_tta = tta_option(tta)
     if confusion is not None:
         _check_confusion_target(confusion, force)
+    from segtool.engine.per_image import PerImage, check_targets, write_outputs
+
+    worst_k, grid = worst if worst is not None else (None, None)
+    check_targets(per_image, worst_k, grid, force)
+    images = PerImage() if (per_image or grid) else None
     ckpt = load_checkpoint(checkpoint)
     source = source_for_checkpoint(ckpt, data, fmt)
     win, step = window_for_checkpoint(ckpt, sliding_window, win, step)
     torch_device = runtime.device()
     result, names = evaluate_checkpoint(ckpt, source, split, torch_device, batch_size=batch_size,
                                         workers=workers, palette=palette, amp=amp,
-                                        window=win, stride=step,
+                                        window=win, stride=step, tta=parsed_tta, per_image=images,
                                         show_progress=not json_out, binary=binary)
     if confusion is not None:
         write_confusion(result.matrix, names, confusion, force=force)
+    if images is not None:
+        write_outputs(ckpt, images, names, torch_device, rows_path=per_image, worst_k=worst_k or 0, grid_path=grid,
+                      force=force, tta=parsed_tta, window=win, stride=step, amp=amp)
     if not is_quiet():
         render_report(result.scores, title=f"{ckpt['model_name']} on {source.format} {split} "
                                            f"({result.images} images)")
@@ -100,6 +133,7 @@ def predict(
     sliding_window: SlidingWindow = False,
     window: Window = None,
     stride: Stride = None,
+    tta: Tta = None,
     amp: Amp = False,
     force: Force = False,
     *,
@@ -123,7 +157,7 @@ def predict(
     ckpt = load_checkpoint(checkpoint)
     torch_device = runtime.device()
     win, step = window_for_checkpoint(ckpt, sliding_window, win, step)
-    predictor = Predictor.from_checkpoint(ckpt, torch_device, amp=amp, window=win, stride=step)
+    predictor = Predictor.from_checkpoint(ckpt, torch_device, amp=amp, window=win, stride=step, tta=tta_option(tta))
     with progress() as bar:
         task = bar.add_task("predict", total=len(paths))
         report = predict_files(predictor, paths, targets.__getitem__, palette=palette_from_checkpoint(ckpt),

@@ -22,12 +22,12 @@ from segtool.engine.loaders import (
     train_loader,
     worker_count,
 )
-from segtool.ops.losses import SegmentationLoss, load_class_weights
+from segtool.ops.losses import SegmentationLoss, is_binary_loss, load_class_weights
 
 
 def out_channels(config: TrainConfig, num_classes: int) -> int:
     """BCE trains one logit per pixel; CE one per class."""
-    return 1 if config.loss == "bce" else num_classes
+    return 1 if is_binary_loss(config.loss) else num_classes
 
 
 @dataclass
@@ -48,14 +48,13 @@ def scale_range(config: TrainConfig) -> tuple[float, float] | None:
     return (factor, factor) if factor != 1.0 else None
 
 
-
 def build_data(config: TrainConfig, source: DataSource, dist: DistInfo, device: torch.device,
                multiple: int, *, demo_preset: bool = False) -> Data:
     """Label check, datasets and loaders; ``demo_preset``: the config came with the demo preset."""
     from segtool.data.transforms import eval_transforms, train_transforms
 
     # Any crop size: PadCollate pads each batch to the model's multiple with label 255 (never trained on).
-    binary = config.loss == "bce" or config.binary
+    binary = is_binary_loss(config.loss) or config.binary
     train_tf = train_transforms(tuple(config.crop), normalize=config.normalize, hflip=config.hflip,
                                 vflip=config.vflip, scale=scale_range(config),
                                 rotation=config.rotation, color_jitter=config.color_jitter)
@@ -132,4 +131,4 @@ def build_loss(config: TrainConfig, data: Data, device: torch.device) -> Segment
         else:
             values = load_class_weights(Path(spec), num_classes)
         weights = torch.tensor(values, dtype=torch.float32, device=device)
-    return SegmentationLoss(config.loss, weights, config.aux_weight).to(device)
+    return SegmentationLoss(config.loss, weights, config.aux_weight, options=config.loss_options).to(device)

@@ -200,7 +200,8 @@ def model_from_checkpoint(checkpoint: dict, device: torch.device) -> torch.nn.Mo
     model = create_model(checkpoint["model_name"], channels, pretrained=False,
                          **dict(config.get("model_options") or {}))
     try:
-        model.load_state_dict(checkpoint["model"])
+        # --ema runs: evaluate and predict use the averaged weights (those validation scored).
+        model.load_state_dict((checkpoint.get("ema") or {}).get("model") or checkpoint["model"])
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SegtoolError(f"{checkpoint.get('path', 'checkpoint')}: weights do not fit model "

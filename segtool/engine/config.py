@@ -42,8 +42,9 @@ DATA = "Data"
 OPTIM = "Optimisation (default: the model's recipe; see --print-config)"
 SPEED = "Speed and reproducibility"
 DEVICE = "Device"
+VALIDATION = "Validation and early stop"
 OUTPUT = "Output"
-PANELS = (DATA, OPTIM, SPEED, DEVICE, OUTPUT)
+PANELS = (DATA, OPTIM, VALIDATION, SPEED, DEVICE, OUTPUT)
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str | None = None, panel: str | None = None,
@@ -102,14 +103,29 @@ class TrainConfig:
                                    "schedule spans them).")
     batch_size: int = option(8, panel=OPTIM, help="Batch size (per process).")
     optimizer: str = option("sgd", panel=OPTIM, help="sgd | adamw.")
-    lr: float = option(0.01, panel=OPTIM, help="Learning rate.")
+    lr: float = option(0.01, panel=OPTIM, help="Learning rate (onecycle: its peak, unless --schedule-option "
+                       "max_lr is given).")
     momentum: float = option(0.9, panel=OPTIM, help="SGD momentum.")
     weight_decay: float = option(1e-4, panel=OPTIM, help="Weight decay.")
     schedule: str = option("poly", panel=OPTIM, help="onecycle | poly | step | linear | none "
                            "(stepped per iteration).")
     schedule_options: dict = option(factory=dict, panel=OPTIM, flag="--schedule-option", metavar="KEY=VALUE",
                                     help="KEY=VALUE for the schedule, e.g. max_lr=0.05 (repeatable).")
-    loss: str = option("ce", panel=OPTIM, help="ce | bce (bce: binary masks, one output channel).")
+    loss: str = option("ce", panel=OPTIM, help="ce | bce | dice | focal | lovasz | ohem, or a weighted sum: "
+                       "ce+dice, ce:1,dice:0.5 (bce: binary masks, one output channel).")
+    loss_options: dict = option(factory=dict, panel=OPTIM, flag="--loss-option", metavar="KEY=VALUE",
+                                help="KEY=VALUE for the loss: gamma, alpha (focal), thresh, min_kept (ohem, "
+                                "per image), smooth (dice) (repeatable).")
+    warmup_steps: int = option(0, panel=OPTIM, help="Warm-up: the first N optimizer steps scale the lr up from "
+                               "0.001x, in front of any schedule.")
+    warmup_ratio: float = option(0.0, panel=OPTIM, help="Warm-up over this fraction of the run's steps "
+                                 "(instead of --warmup-steps), e.g. 0.05.")
+    warmup: str = option("linear", panel=OPTIM, help="Warm-up shape: linear | exp.")
+    accumulate: int = option(1, panel=OPTIM, metavar="K", help="Gradient accumulation: one optimizer step "
+                             "every K batches (schedules and --max-steps count optimizer steps).")
+    clip_grad: float | None = option(None, panel=OPTIM, metavar="NORM", help="Clip the gradient norm to NORM.")
+    ema: float | None = option(None, panel=OPTIM, metavar="DECAY", help="Keep an exponential moving average of "
+                               "the weights (e.g. 0.999): validation, best.pt, evaluate and predict use it.")
     class_weights: str = option("none", panel=OPTIM, help="none | median | enet | FILE.")
     aux_weight: float = option(0.2, panel=OPTIM, help="Weight of auxiliary heads' losses.")
     head_lr_mult: float = option(1.0, panel=OPTIM, help="LR multiplier for layers outside the backbone.")
@@ -128,7 +144,18 @@ class TrainConfig:
     sync_bn: bool = option(False, panel=SPEED, help="SyncBatchNorm under torchrun (CUDA/NPU).")
     dist_timeout: int = option(600, panel=SPEED, help="Seconds a rank waits for the others before giving up "
                                "(default 600).")
+    # -- validation and early stop
+    val_every: str = option("1e", panel=VALIDATION, metavar="N|Ne|0", help="Validate every N optimizer steps, "
+                            "every N epochs (Ne, default 1e) or never (0); always after the last step.")
+    best_metric: str = option("miou", panel=VALIDATION, help="Score that picks best.pt: miou | mdice | "
+                              "pixel_acc | loss | iou:<class name>.")
+    early_stop: int = option(0, panel=VALIDATION, metavar="PATIENCE", help="Stop after PATIENCE validations "
+                             "without a better --best-metric (0 = off).")
+    min_delta: float = option(0.0, panel=VALIDATION, help="Smallest change of --best-metric that counts as "
+                              "better (early stop, best.pt).")
     # -- output
+    tensorboard: bool = option(False, panel=OUTPUT, help="Also log to TensorBoard (<run dir>/tensorboard; "
+                               "needs segtool[tensorboard]).")
     save_every: int = option(0, panel=OUTPUT, help="Also keep epoch-NNN.pt every N epochs.")
 
     def to_dict(self) -> dict:
@@ -281,6 +308,11 @@ def recipe_values(model_info) -> dict:
     values = {k: v for k, v in recipe.items() if k in FIELDS}
     normalization = getattr(model_info, "normalization", None)
     values["normalize"] = normalization
+    options = dict(values.get("schedule_options") or {})
+    if values.get("schedule") == "onecycle" and options.get("max_lr") is not None:
+        # One-cycle's peak is the lr (OneCycleLR ignores the optimizer's): --lr then sets it.
+        values["lr"] = options.pop("max_lr")
+        values["schedule_options"] = options
     return {k: _coerce(k, v) for k, v in values.items()}
 
 
@@ -348,7 +380,6 @@ def validate(config: TrainConfig) -> None:
     need(config.format in FORMATS, f"format {config.format!r}: expected one of {', '.join(FORMATS)}")
     need(config.optimizer in OPTIMIZERS, f"optimizer {config.optimizer!r}: expected sgd or adamw")
     need(config.small_images in SMALL_IMAGES, f"small_images {config.small_images!r}: expected pad or drop")
-    need(config.loss in ("ce", "bce"), f"loss {config.loss!r}: expected ce or bce")
     need(config.epochs >= 1, f"epochs must be at least 1, got {config.epochs}")
     need(config.max_steps is None or config.max_steps >= 1, "max_steps must be at least 1")
     need(config.batch_size >= 1, f"batch_size must be at least 1, got {config.batch_size}")
@@ -375,6 +406,9 @@ def validate(config: TrainConfig) -> None:
     from segtool.engine.schedules import schedule_options
 
     schedule_options(config.schedule, config.schedule_options)
+    from segtool.engine.run_control import check_run_options
+
+    check_run_options(config)
 
 
 # -- printing ---------------------------------------------------------------------------------------

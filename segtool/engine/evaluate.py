@@ -15,7 +15,7 @@ import torch
 from segtool.engine.distributed import all_reduce_sum
 from segtool.engine.inference import labels_from_logits, model_logits
 from segtool.engine.speed import autocast, to_device
-from segtool.ops.metrics import ConfusionMatrix
+from segtool.ops.metrics import ConfusionMatrix, confusion_matrix
 
 
 @dataclass
@@ -29,8 +29,11 @@ class Validation:
 @torch.no_grad()
 def run_validation(model, loader, *, num_classes: int, device: torch.device, multiple: int, amp: bool = False,
                    channels_last: bool = False, loss_fn=None, class_names=None, window=None, stride=None,
-                   progress_task=None, progress=None, input_scale: float = 1.0) -> Validation:
+                   progress_task=None, progress=None, input_scale: float = 1.0, tta=None,
+                   per_image: list | None = None) -> Validation:
     """Score ``model`` on ``loader`` (batches of padded images; padding is labelled 255).
+
+    ``tta``: inference.TTA. ``per_image``: a list that gets each image's confusion matrix (numpy).
 
     ``input_scale`` != 1 runs the model on resized images and scores its logits resized back to the
     labels' size, so a model trained at reduced resolution is still scored on every labelled pixel."""
@@ -49,12 +52,16 @@ def run_validation(model, loader, *, num_classes: int, device: torch.device, mul
             images = to_device(images, device, channels_last)
             masks = masks.to(device, non_blocking=True)
             with autocast(device, amp):
-                logits = scaled_logits(model, images, multiple, window, stride, input_scale)
+                logits = scaled_logits(model, images, multiple, window, stride, input_scale, tta)
             logits = logits.float()
             if loss_fn is not None:
                 loss_sum += float(loss_fn.single(logits, masks)) * images.shape[0]
             try:
-                confusion.update(labels_from_logits(logits), masks)
+                labels = labels_from_logits(logits)
+                confusion.update(labels, masks)
+                if per_image is not None:
+                    per_image.extend(confusion_matrix(p, m, num_classes).cpu().numpy()
+                                     for p, m in zip(labels, masks, strict=True))
             except ValueError as exc:
                 from segtool.core.errors import SegtoolError
 
@@ -70,16 +77,17 @@ def run_validation(model, loader, *, num_classes: int, device: torch.device, mul
     return Validation(confusion.numpy(), confusion.compute(class_names), loss, int(images_seen))
 
 
-def scaled_logits(model, images: torch.Tensor, multiple: int, window, stride, input_scale: float) -> torch.Tensor:
+def scaled_logits(model, images: torch.Tensor, multiple: int, window, stride, input_scale: float,
+                  tta=None) -> torch.Tensor:
     """model_logits at ``input_scale`` times the image size, resized back to the image size."""
     if input_scale == 1.0:
-        return model_logits(model, images, multiple, window, stride)
+        return model_logits(model, images, multiple, window, stride, tta)
     import torch.nn.functional as F
 
     height, width = images.shape[-2:]
     size = (max(1, round(height * input_scale)), max(1, round(width * input_scale)))
     small = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=input_scale < 1)
-    logits = model_logits(model, small, multiple, window, stride)
+    logits = model_logits(model, small, multiple, window, stride, tta)
     return F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False)
 
 
@@ -127,8 +135,11 @@ def confusion_csv(matrix: np.ndarray, class_names) -> str:
 def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.device, *, batch_size: int = 1,
                         workers: int = 0, palette: str | None = None, amp: bool = False,
                         window: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
-                        show_progress: bool = True, binary: bool = False) -> tuple[Validation, list[str]]:
-    """Score a checkpoint's model on ``split`` of ``source``; returns the validation and class names."""
+                        show_progress: bool = True, binary: bool = False, tta=None,
+                        per_image=None) -> tuple[Validation, list[str]]:
+    """Score a checkpoint's model on ``split`` of ``source``; returns the validation and class names.
+
+    ``per_image`` (engine.per_image.PerImage) gets each image's confusion matrix and the dataset."""
     from segtool.core.console import progress
     from segtool.core.errors import SegtoolError
     from segtool.data.folder import FolderLayout
@@ -137,9 +148,10 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
     from segtool.engine.distributed import DistInfo
     from segtool.engine.loaders import eval_loader, open_dataset, segtool_error_from_worker
     from segtool.models import size_multiple
+    from segtool.ops.losses import is_binary_loss
 
     config = checkpoint.get("config", {})
-    binary = binary or bool(config.get("binary")) or config.get("loss") == "bce"
+    binary = binary or bool(config.get("binary")) or is_binary_loss(config.get("loss") or "ce")
     source = source.materialise()
     layout = FolderLayout.from_config(config) if _same_data(checkpoint, source) else None
     palette = palette or config.get("palette")
@@ -160,13 +172,16 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
     loader = eval_loader(dataset, batch_size=batch_size, info=DistInfo(), workers=workers, multiple=multiple,
                          device=device)
     names = list(checkpoint.get("class_names") or dataset.class_names)
+    if per_image is not None:
+        per_image.dataset = dataset
     with progress(show=show_progress) as bar:
         task = bar.add_task(f"evaluate {split}", total=len(dataset))
         try:
             result = run_validation(model, loader, num_classes=int(checkpoint["num_classes"]), device=device,
                                     multiple=multiple, amp=amp, class_names=names, window=window, stride=stride,
                                     progress=bar, progress_task=task,
-                                    input_scale=float(config.get("input_scale") or 1.0))
+                                    input_scale=float(config.get("input_scale") or 1.0), tta=tta,
+                                    per_image=per_image.matrices if per_image is not None else None)
         except SegtoolError as exc:
             raise segtool_error_from_worker(exc) from None
     return result, names

@@ -3,17 +3,19 @@
 Models such as fcn8 need sides that are multiples of 32: images are padded at the bottom and right
 (image with 0, mask with 255 so padding is never counted) and the logits cropped back. Sliding
 window (mmsegmentation's ``slide`` mode) averages the logits of overlapping windows for images too
-large to run whole.
+large to run whole. ``--tta`` averages probabilities over flips and scales (``tta_logits``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from segtool.core.conventions import IGNORE_INDEX
+from segtool.core.errors import SegtoolError
 from segtool.ops.outputs import split_outputs
 
 
@@ -90,8 +92,69 @@ def sliding_window_logits(model, images: torch.Tensor, window: tuple[int, int], 
 
 
 def model_logits(model, images: torch.Tensor, multiple: int, window: tuple[int, int] | None = None,
-                 stride: tuple[int, int] | None = None) -> torch.Tensor:
-    """Logits at the input's size: sliding windows when ``window`` is given, else one padded pass."""
+                 stride: tuple[int, int] | None = None, tta: TTA | None = None) -> torch.Tensor:
+    """Logits at the input's size: sliding windows when ``window`` is given, else one padded pass;
+    with ``tta``, the log of the probabilities averaged over flips and scales."""
+    if tta is not None:
+        return tta_logits(model, images, multiple, window, stride, tta)
     if window is not None:
         return sliding_window_logits(model, images, window, stride, multiple)
     return padded_logits(model, images, multiple)
+
+
+# -- test-time augmentation -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TTA:
+    """``--tta flip[,scales=0.75,1.0,1.25]``: horizontal flip and/or input scales."""
+
+    flip: bool = True
+    scales: tuple[float, ...] = (1.0,)
+
+    @property
+    def passes(self) -> int:
+        return len(self.scales) * (2 if self.flip else 1)
+
+
+def parse_tta(text: str | None) -> TTA | None:
+    """``flip``, ``flip,scales=0.75,1.0,1.25`` or ``scales=0.5,1.0``; None/empty: no TTA."""
+    if not text:
+        return None
+    flip, scales, in_scales = False, [], False
+    for token in (t.strip().lower() for t in str(text).split(",")):
+        if token == "flip":
+            flip, in_scales = True, False
+            continue
+        if token.startswith("scales="):
+            token, in_scales = token[len("scales="):], True
+        try:
+            if not in_scales:
+                raise ValueError
+            value = float(token)
+            if not 0.1 <= value <= 4:
+                raise ValueError
+        except ValueError:
+            raise SegtoolError(f"--tta {text!r}: expected flip and/or scales=S1,S2,... (each 0.1..4), "
+                               f"e.g. flip,scales=0.75,1.0,1.25; bad part {token!r}") from None
+        scales.append(value)
+    return TTA(flip, tuple(scales) or (1.0,))
+
+
+def tta_logits(model, images: torch.Tensor, multiple: int, window, stride, tta: TTA) -> torch.Tensor:
+    """Average the class probabilities (sigmoid for one channel) of every scale x flip pass at the
+    input's size; returned as logits (log p, or logit p) so argmax / > 0 read them as usual."""
+    height, width = images.shape[-2:]
+    total = None
+    for scale in tta.scales:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        scaled = images if scale == 1.0 else F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+        for flipped in ((False, True) if tta.flip else (False,)):
+            logits = model_logits(model, scaled.flip(-1) if flipped else scaled, multiple, window, stride).float()
+            if flipped:
+                logits = logits.flip(-1)
+            if scale != 1.0:
+                logits = F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)
+            probs = logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(1)
+            total = probs if total is None else total.add_(probs)
+    mean = total / tta.passes
+    return torch.logit(mean, eps=1e-7) if mean.shape[1] == 1 else mean.clamp_min(1e-12).log()

@@ -32,16 +32,18 @@ class Predictor:
     amp: bool = False
     window: tuple[int, int] | None = None
     stride: tuple[int, int] | None = None
+    tta: object | None = None  # engine.inference.TTA (--tta)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict, device: torch.device, *, amp: bool = False,
-                        window: tuple[int, int] | None = None, stride: tuple[int, int] | None = None) -> Predictor:
+                        window: tuple[int, int] | None = None, stride: tuple[int, int] | None = None,
+                        tta=None) -> Predictor:
         """The checkpoint's model on ``device``, with its size rule and input normalisation."""
         from segtool.engine.checkpoint import model_from_checkpoint
         from segtool.models import size_multiple
 
         return cls(model_from_checkpoint(checkpoint, device), device, size_multiple(checkpoint["model_name"]),
-                   checkpoint["config"].get("normalize"), amp, window, stride)
+                   checkpoint["config"].get("normalize"), amp, window, stride, tta)
 
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255)
@@ -58,7 +60,7 @@ class Predictor:
         """H x W x 3 uint8 images of one size -> H x W uint8 label maps."""
         batch = torch.stack([self.to_tensor(img) for img in images]).to(self.device)
         with autocast(self.device, self.amp):
-            logits = model_logits(self.model, batch, self.multiple, self.window, self.stride)
+            logits = model_logits(self.model, batch, self.multiple, self.window, self.stride, self.tta)
         labels = labels_from_logits(logits.float()).to(torch.uint8).cpu().numpy()
         return list(labels)
 

@@ -9,6 +9,10 @@
   (bisenetv2 recipe: 0.1 -> 0.05 over 75 %).
 - ``none``: constant lr.
 
+``--warmup-steps N`` / ``--warmup-ratio R`` put a warm-up in front of any of them (``Warmup``): for
+the first N steps the schedule's lr is multiplied by a factor rising from 0.001 to 1, linearly or
+exponentially (mmsegmentation's warmup; the schedule itself runs from step 0 as without warm-up).
+
 Every scheduler is a stock ``torch.optim.lr_scheduler`` object, so ``state_dict()`` holds plain
 values and checkpoints load with ``weights_only=True``.
 """
@@ -21,6 +25,8 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, StepLR
 from segtool.core.errors import SegtoolError
 
 SCHEDULES = ("onecycle", "poly", "step", "linear", "none")
+WARMUPS = ("linear", "exp")
+WARMUP_START = 1e-3  # the factor at step 0 (Detectron2's warmup_factor)
 
 # Defaults for each schedule's options; a recipe or --config may override any of them.
 SCHEDULE_DEFAULTS: dict[str, dict] = {
@@ -93,3 +99,65 @@ def build_scheduler(optimizer: Optimizer, name: str, total_steps: int, steps_per
         end_lr = opts["end_lr"] if opts["end_lr"] is not None else base_lr
         return LambdaLR(optimizer, _LinearTo(total_steps, float(end_lr) / base_lr, float(opts["fraction"])))
     return LambdaLR(optimizer, _constant)
+
+
+class Warmup:
+    """A schedule with a warm-up factor on its lr for the first ``steps`` optimizer steps.
+
+    The wrapped scheduler keeps its own (un-warmed) lr between steps: it is put back into the
+    optimizer before each inner step, since chainable schedulers (StepLR) read the current lr.
+    """
+
+    def __init__(self, scheduler: LRScheduler, steps: int, mode: str = "linear"):
+        if mode not in WARMUPS:
+            raise SegtoolError(f"warmup {mode!r}: expected one of {', '.join(WARMUPS)}")
+        self.scheduler, self.steps, self.mode = scheduler, int(steps), mode
+        self.optimizer = scheduler.optimizer
+        self.last_step = 0
+        self._plain = [group["lr"] for group in self.optimizer.param_groups]
+        self._apply()
+
+    @property
+    def total_steps(self):
+        return getattr(self.scheduler, "total_steps", None)
+
+    def factor(self, step: int) -> float:
+        if step >= self.steps:
+            return 1.0
+        t = step / self.steps
+        return WARMUP_START + (1 - WARMUP_START) * t if self.mode == "linear" else WARMUP_START ** (1 - t)
+
+    def _apply(self) -> None:
+        factor = self.factor(self.last_step)
+        for group, lr in zip(self.optimizer.param_groups, self._plain, strict=True):
+            group["lr"] = lr * factor
+
+    def step(self) -> None:
+        for group, lr in zip(self.optimizer.param_groups, self._plain, strict=True):
+            group["lr"] = lr
+        self.scheduler.step()
+        self._plain = [group["lr"] for group in self.optimizer.param_groups]
+        self.last_step += 1
+        self._apply()
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {"warmup_steps": self.steps, "mode": self.mode, "last_step": self.last_step,
+                "plain_lrs": list(self._plain), "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.last_step, self._plain = int(state["last_step"]), list(state["plain_lrs"])
+        self._apply()
+
+
+def warmup_steps(total_steps: int, steps: int = 0, ratio: float = 0.0) -> int:
+    """--warmup-steps, else --warmup-ratio of the run's optimizer steps."""
+    return int(steps) if steps else int(round(float(ratio) * total_steps))
+
+
+def with_warmup(scheduler: LRScheduler, steps: int, mode: str = "linear"):
+    """``scheduler`` itself when ``steps`` is 0 (nothing changes for runs without warm-up)."""
+    return Warmup(scheduler, steps, mode) if steps > 0 else scheduler

@@ -8,6 +8,7 @@ Read top-down: a ``Run`` holds everything built for the run; ``train`` (1) sets 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -37,8 +38,9 @@ from segtool.engine.distributed import (
 from segtool.engine.estimate import RunEstimate
 from segtool.engine.evaluate import Validation, run_validation
 from segtool.engine.loaders import segtool_error_from_worker
+from segtool.engine.run_control import check_class_metric, parse_val_every, record_validation
 from segtool.engine.run_dir import MetricsLog, create_run_dir, discard_failed_run, record_run
-from segtool.engine.schedules import build_scheduler
+from segtool.engine.schedules import build_scheduler, warmup_steps, with_warmup
 from segtool.engine.signals import StopRequest
 from segtool.engine.speed import (
     autocast,
@@ -59,10 +61,14 @@ class TrainState:
     step: int = 0  # optimizer steps
     epoch_step: int = 0  # steps done inside the unfinished epoch
     elapsed: float = 0.0  # training wall time before this process started (resume)
-    best_miou: float | None = None
+    best_value: float | None = None  # of --best-metric
     best_epoch: int | None = None
+    best_step: int | None = None
+    bad_validations: int = 0  # in a row, for --early-stop
+    last_row_step: int = 0  # step of the latest metrics row (a resumed run owes the row of its step)
+    stop_reason: str | None = None
     last_lr: float | None = None  # the lr of the latest step (logged)
-    # Sums of the unfinished epoch, so a run resumed mid-epoch logs the same epoch loss.
+    # Sums since the latest metrics row, so a run resumed mid-epoch logs the same loss.
     partial: dict = field(default_factory=lambda: {"loss_sum": 0.0, "batches": 0, "images": 0, "seconds": 0.0})
 
 
@@ -98,10 +104,17 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     on_step: Callable | None = None
     eager_model: torch.nn.Module | None = None  # set while a --compile'd model is untested
+    steps_per_epoch: int = 1  # optimizer steps (--accumulate batches each)
+    ema: object | None = None  # engine.ema.ModelEma
+    tensorboard: object | None = None  # engine.tensorboard_log.TensorBoardLog
 
     @property
     def main(self) -> bool:
         return self.dist.is_main
+
+    @property
+    def val_every(self):
+        return parse_val_every(self.config.val_every)
 
     def elapsed(self) -> float:
         return self.state.elapsed + time.perf_counter() - self.started
@@ -120,6 +133,11 @@ def setup_runtime(config: TrainConfig, device: torch.device) -> tuple[torch.devi
     if config.sync_bn and not dist.enabled:
         warn("--sync-bn only matters under torchrun with several processes; ignored")
     return device, dist
+
+
+def finished(run: Run) -> bool:
+    state = run.state
+    return state.epoch >= run.config.epochs or state.step >= run.total_steps or state.stop_reason is not None
 
 
 def total_optimizer_steps(config: TrainConfig, steps_per_epoch: int) -> int:
@@ -143,13 +161,17 @@ def restore(run: Run, checkpoint: dict) -> None:
             fast_forward(run.scheduler, checkpoint["step"])
     if checkpoint.get("scaler") is not None and run.scaler.is_enabled():
         run.scaler.load_state_dict(checkpoint["scaler"])
-    saved = checkpoint["state"]
-    run.state = TrainState(**saved)
+    saved = dict(checkpoint["state"])
+    saved.setdefault("best_value", saved.pop("best_miou", None))  # checkpoints before --best-metric
+    run.state = TrainState(**{**saved, "stop_reason": None})
+    if run.ema is not None and checkpoint.get("ema") is not None:
+        run.ema.load_state_dict(checkpoint["ema"])
     ckpt.restore_rng_state(checkpoint["rng"])
     if run.state.epoch_step:
-        run.data.sampler.skip_next(run.state.epoch_step * run.config.batch_size)
+        done = min(run.state.epoch_step * run.config.accumulate, len(run.data.train))
+        run.data.sampler.skip_next(done * run.config.batch_size)
     if run.log is not None:
-        run.log.truncate_after(run.state.epoch, run.state.step)
+        run.log.truncate_after(run.state.epoch + 1, run.state.step)  # rows of the unfinished epoch count
         ckpt.restore_interrupted_copies(checkpoint, run.run_dir)
 
 
@@ -164,27 +186,39 @@ def fast_forward(scheduler, steps: int) -> None:
 
 # -- (4) one epoch --------------------------------------------------------------------------------
 
-def train_step(run: Run, images: torch.Tensor, masks: torch.Tensor) -> float:
-    """Forward, loss check, backward, optimizer and schedule step; returns the loss value."""
-    images = to_device(images, run.device, run.config.channels_last)
-    masks = masks.to(run.device, non_blocking=True)
-    with autocast(run.device, run.config.amp):
-        output = forward(run, images)
-        loss = run.loss_fn(output, masks)
-    value = float(loss.detach())
-    # One tiny all_reduce per step keeps ranks in lock-step on "stop" and "loss is not finite".
-    bad, stop = sync_flags(not math.isfinite(value), run.stop.signum, run.device)
-    if bad:
-        raise not_finite(run, f"loss is {value} at step {run.state.step + 1} (epoch {run.state.epoch + 1})")
-    if stop and not run.stop.requested:
-        run.stop.request(stop)
+def train_step(run: Run, batches: list) -> float:
+    """Forward, loss check and backward of each of the --accumulate batches, then one optimizer and
+    schedule step; returns the mean loss."""
     run.optimizer.zero_grad(set_to_none=True)
-    run.scaler.scale(loss).backward()
+    total = 0.0
+    for i, (images, masks) in enumerate(batches):
+        images = to_device(images, run.device, run.config.channels_last)
+        masks = masks.to(run.device, non_blocking=True)
+        # DDP: gradients are all-reduced once, on the last accumulated batch.
+        no_sync = getattr(run.model, "no_sync", None) if i < len(batches) - 1 else None
+        with no_sync() if no_sync is not None else contextlib.nullcontext():
+            with autocast(run.device, run.config.amp):
+                output = forward(run, images)
+                loss = run.loss_fn(output, masks)
+            value = float(loss.detach())
+            # One tiny all_reduce per batch keeps ranks in lock-step on "stop" and "loss is not finite".
+            bad, stop = sync_flags(not math.isfinite(value), run.stop.signum, run.device)
+            if bad:
+                raise not_finite(run, f"loss is {value} at step {run.state.step + 1} (epoch {run.state.epoch + 1})")
+            if stop and not run.stop.requested:
+                run.stop.request(stop)
+            run.scaler.scale(loss / len(batches) if len(batches) > 1 else loss).backward()
+        total += value
+    if run.config.clip_grad:
+        run.scaler.unscale_(run.optimizer)
+        torch.nn.utils.clip_grad_norm_(unwrap(run.model).parameters(), run.config.clip_grad)
     run.scaler.step(run.optimizer)
     run.scaler.update()
+    if run.ema is not None:
+        run.ema.update(unwrap(run.model))
     run.state.last_lr = current_lr(run)  # the lr this step used (logged), before the schedule moves on
     run.scheduler.step()
-    return value
+    return total / len(batches)
 
 
 def not_finite(run: Run, what: str) -> SegtoolError:
@@ -220,31 +254,50 @@ def forward(run: Run, images: torch.Tensor):
     return output
 
 
-def train_one_epoch(run: Run, bar, task) -> dict:
-    """Train until the epoch ends, --max-steps is reached or a stop is requested."""
-    state, partial = run.state, run.state.partial
-    run.model.train()
-    tic = time.perf_counter()
-    batches = iter(run.data.train)
-    while True:
+def row_due(run: Run) -> bool:
+    """A metrics row (and maybe a validation) is due: epoch end, last step, or --val-every N steps."""
+    state = run.state
+    return (state.epoch_step >= run.steps_per_epoch or state.step >= run.total_steps
+            or (run.val_every.unit == "step" and run.val_every.due(state.step, state.epoch, False)))
+
+
+def next_batches(batches, count: int) -> list:
+    """Up to ``count`` (images, masks) batches; fewer at the end of the epoch."""
+    group = []
+    for _ in range(count):
         try:
             images, masks, _sizes = next(batches)
         except StopIteration:
             break
         except SegtoolError as exc:
             raise segtool_error_from_worker(exc) from None
-        value = train_step(run, images, masks)
+        group.append((images, masks))
+    return group
+
+
+def train_one_epoch(run: Run, bar, task, batches) -> dict:
+    """Train until a metrics row is due (epoch end, --val-every, --max-steps) or a stop is requested."""
+    state, partial = run.state, run.state.partial
+    run.model.train()
+    tic = time.perf_counter()
+    while not (row_due(run) and state.step != state.last_row_step):
+        group = next_batches(batches, run.config.accumulate)
+        if not group:
+            break
+        value = train_step(run, group)
         state.step += 1
         state.epoch_step += 1
-        partial["loss_sum"] += value
-        partial["batches"] += 1
-        partial["images"] += int(images.shape[0])
+        partial["loss_sum"] += value * len(group)
+        partial["batches"] += len(group)
+        partial["images"] += sum(int(images.shape[0]) for images, _ in group)
+        if run.tensorboard is not None:
+            run.tensorboard.step(state.step, value, state_lr(run))
         if run.on_step is not None:
             run.on_step(run)
         seconds = partial["seconds"] + time.perf_counter() - tic
         bar.update(task, advance=1, stats=f"loss {value:.4f}  lr {state_lr(run):.3g}  "
                                           f"{partial['images'] * run.dist.world_size / max(seconds, 1e-9):.1f} img/s")
-        if run.stop.requested or state.step >= run.total_steps:
+        if run.stop.requested:
             break
     partial["seconds"] += time.perf_counter() - tic
     loss_sum, batches_done, images_done = all_reduce_sum(
@@ -264,11 +317,11 @@ def state_lr(run: Run) -> float:
 
 # -- logging and checkpoints ----------------------------------------------------------------------
 
-def log_epoch(run: Run, train_stats: dict, val: Validation) -> dict:
-    scores = val.scores
+def log_epoch(run: Run, train_stats: dict, val: Validation | None) -> dict:
+    scores = val.scores if val is not None else {}
     row = {"epoch": run.state.epoch + 1, "step": run.state.step, "train_loss": train_stats["train_loss"],
-           "val_loss": val.loss, "pixel_acc": scores["pixel_acc"], "mean_acc": scores["mean_acc"],
-           "miou": scores["miou"], "lr": state_lr(run), "img_per_s": train_stats["img_per_s"],
+           "val_loss": val.loss if val is not None else None, "pixel_acc": scores.get("pixel_acc"),
+           "mean_acc": scores.get("mean_acc"), "miou": scores.get("miou"), "lr": state_lr(run), "img_per_s": train_stats["img_per_s"],
            "elapsed": round(run.elapsed(), 3)}
     if run.main:
         run.log.append(row)
@@ -291,7 +344,9 @@ def make_checkpoint(run: Run, metrics: dict | None = None, copies: tuple[str, ..
         class_names=info.class_names, palette_colors=info.colors, ignore_color=info.ignore_color,
         config=run.config.to_dict(), epoch=state.epoch, step=state.step, epoch_step=state.epoch_step,
         optimizer=run.optimizer, scheduler=run.scheduler, scaler=run.scaler,
-        best={"miou": state.best_miou, "epoch": state.best_epoch}, metrics=metrics)
+        best={"metric": run.config.best_metric, "value": state.best_value, "epoch": state.best_epoch,
+              "step": state.best_step}, metrics=metrics)
+    checkpoint["ema"] = run.ema.state_dict() if run.ema is not None else None
     checkpoint["state"] = {**state.__dict__, "elapsed": run.elapsed(), "partial": dict(state.partial)}
     checkpoint["total_steps"] = run.total_steps
     checkpoint["out_channels"] = out_channels(run.config, info.num_classes)
@@ -346,11 +401,14 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
         model = build_model(config, data.info.num_classes)
         model = channels_last(model.to(device), config.channels_last)
         optimizer = build_optimizer(model, config)
-        steps_per_epoch = len(data.train)
+        check_class_metric(config.best_metric, data.info.class_names)
+        steps_per_epoch = math.ceil(len(data.train) / config.accumulate)
         if steps_per_epoch == 0:
             raise SegtoolError(f"{source.root}: fewer training samples than one batch ({config.batch_size})")
         total = total_optimizer_steps(config, steps_per_epoch)
-        scheduler = build_scheduler(optimizer, config.schedule, total, steps_per_epoch, config.schedule_options)
+        scheduler = with_warmup(build_scheduler(optimizer, config.schedule, total, steps_per_epoch,
+                                                config.schedule_options),
+                                warmup_steps(total, config.warmup_steps, config.warmup_ratio), config.warmup)
         loss_fn = build_loss(config, data, device)
         created = False
         if dist.is_main:
@@ -361,7 +419,16 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
                   data=data, model=model, optimizer=optimizer, scheduler=scheduler,
                   scaler=make_scaler(device, config.amp), loss_fn=loss_fn,
                   multiple=multiple, total_steps=total, stop=stop or StopRequest(),
-                  log=MetricsLog(run_dir) if dist.is_main else None, on_step=RunEstimate(on_step))
+                  log=MetricsLog(run_dir) if dist.is_main else None, on_step=RunEstimate(on_step),
+                  steps_per_epoch=steps_per_epoch)
+        if config.ema:
+            from segtool.engine.ema import ModelEma
+
+            run.ema = ModelEma(model, config.ema)
+        if config.tensorboard and dist.is_main:
+            from segtool.engine.tensorboard_log import TensorBoardLog
+
+            run.tensorboard = TensorBoardLog(run_dir / "tensorboard", data.info)
         try:
             # (3) resume before wrapping: DDP broadcasts rank 0's weights when it is built
             if resume is not None:
@@ -409,35 +476,55 @@ def loop(run: Run) -> dict:
     config, state = run.config, run.state
     last: dict = {}
     show = run.main and not is_quiet()
-    if run.main and (state.epoch >= config.epochs or state.step >= run.total_steps):
+    if run.main and finished(run):
         notice(f"nothing to train: the run already did {state.epoch} epoch(s) / {state.step} steps; "
             "raise --epochs or --max-steps to continue it")
     from rich.progress import TextColumn
 
     with progress(TextColumn("{task.fields[stats]}"), transient=True, show=show) as bar:
-        while state.epoch < config.epochs and state.step < run.total_steps:
+        while not finished(run):
             run.data.sampler.set_epoch(state.epoch)
-            task = bar.add_task(f"epoch {state.epoch + 1}/{config.epochs}", total=len(run.data.train),
+            task = bar.add_task(f"epoch {state.epoch + 1}/{config.epochs}", total=run.steps_per_epoch,
                                 completed=state.epoch_step, stats="")
-            train_stats = train_one_epoch(run, bar, task)
-            if run.stop.requested:
-                save_and_stop(run)
-            val = run_validation(run.model, run.data.val, num_classes=run.data.info.num_classes,
-                                 device=run.device, multiple=run.multiple, amp=config.amp,
-                                 channels_last=config.channels_last, loss_fn=run.loss_fn,
-                                 class_names=run.data.info.class_names, input_scale=config.input_scale)
-            check_finite(run, val)
-            last = log_epoch(run, train_stats, val)
-            finished_epoch = state.epoch_step >= len(run.data.train)
-            if finished_epoch:
-                state.epoch += 1
-                state.epoch_step = 0
-                state.partial = TrainState().partial
-            miou = val.scores["miou"]
-            improved = miou is not None and (state.best_miou is None or miou > state.best_miou)
-            if improved:
-                state.best_miou, state.best_epoch = miou, last["epoch"]
-            save_checkpoints(run, last, improved)
+            batches = iter(run.data.train)
+            while True:  # one pass per metrics row: --val-every N steps can put several in an epoch
+                train_stats = train_one_epoch(run, bar, task, batches)
+                if run.stop.requested:
+                    save_and_stop(run)
+                last = end_of_row(run, train_stats)
+                if state.epoch_step == 0 or finished(run):
+                    run.data.sampler.skip_next(0)  # a resume's pending row may not have iterated at all
+                    break
+    if state.stop_reason is None:
+        state.stop_reason = (f"reached --max-steps {config.max_steps}" if config.max_steps and
+                             state.step >= config.max_steps else f"reached --epochs {config.epochs}")
+    return last
+
+
+def end_of_row(run: Run, train_stats: dict) -> dict:
+    """Validate when due (on the EMA weights with --ema), log a row, track the best, save."""
+    config, state = run.config, run.state
+    epoch_done = state.epoch_step >= run.steps_per_epoch
+    last_step = state.step >= run.total_steps or (epoch_done and state.epoch + 1 >= config.epochs)
+    val = None
+    if run.val_every.due(state.step, state.epoch + 1, epoch_done) or (last_step and run.val_every.count):
+        model = run.ema.module if run.ema is not None else run.model
+        val = run_validation(model, run.data.val, num_classes=run.data.info.num_classes,
+                             device=run.device, multiple=run.multiple, amp=config.amp,
+                             channels_last=config.channels_last, loss_fn=run.loss_fn,
+                             class_names=run.data.info.class_names, input_scale=config.input_scale)
+        check_finite(run, val)
+    last = log_epoch(run, train_stats, val)
+    state.last_row_step, state.partial = state.step, TrainState().partial
+    if epoch_done:
+        state.epoch += 1
+        state.epoch_step = 0
+    improved = val is not None and record_validation(state, config, val, last["epoch"])
+    if run.tensorboard is not None:
+        run.tensorboard.row(last, val, run)
+    save_checkpoints(run, last, improved)
+    if state.stop_reason is not None and run.main:
+        notice(f"stopped: {state.stop_reason}")
     return last
 
 
@@ -445,11 +532,12 @@ def summarize(run: Run, last: dict) -> None:
     state = run.state
     if not last and run.log is not None and run.log.rows:
         last = run.log.rows[-1]  # nothing trained in this process: report the run's last epoch
-    best = (f"best val mIoU {state.best_miou:.4f} (epoch {state.best_epoch})" if state.best_miou is not None
-            else "no val mIoU")
+    best = (f"best val {run.config.best_metric} {state.best_value:.4f} (epoch {state.best_epoch}, step "
+            f"{state.best_step})" if state.best_value is not None else f"no val {run.config.best_metric}")
     minutes, seconds = divmod(run.elapsed(), 60)
     steps = f"{state.step} step{'s' if state.step != 1 else ''}"
     notice(f"done: {steps} ({ckpt.position(state.epoch, state.epoch_step)}) in {int(minutes)}m{seconds:04.1f}s; "
            f"{best}; "
-           f"last: mIoU {_num(last.get('miou'))}, pixel acc {_num(last.get('pixel_acc'))}")
+           f"last: mIoU {_num(last.get('miou'))}, pixel acc {_num(last.get('pixel_acc'))}; "
+           f"stopped: {state.stop_reason}")
     notice(f"run dir: {run.run_dir} (config.yaml, metrics.jsonl, metrics.csv, last.pt, best.pt)")

@@ -18,14 +18,18 @@ from segtool.core.conventions import IGNORE_INDEX
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
                      ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """(num_classes, num_classes) int64 counts; entry [t, p] = pixels of class t predicted as p."""
+    if pred.numel() != target.numel():
+        raise ValueError(f"{pred.numel()} predictions for {target.numel()} labels")
     target = target.reshape(-1)
     pred = pred.reshape(-1).to(target.device)
     keep = target != ignore_index
     target, pred = target[keep].long(), pred[keep].long()
-    bad = (target < 0) | (target >= num_classes)
-    if bool(bad.any()):
-        value = int(target[bad][0])
-        raise ValueError(f"label {value} outside 0..{num_classes - 1} (255 = ignore)")
+    bad_label = (target < 0) | (target >= num_classes)
+    bad_pred = (pred < 0) | (pred >= num_classes)
+    if bool((bad_label | bad_pred).any()):  # one device sync for both checks
+        if bool(bad_label.any()):
+            raise ValueError(f"label {int(target[bad_label][0])} outside 0..{num_classes - 1} (255 = ignore)")
+        raise ValueError(f"prediction {int(pred[bad_pred][0])} outside 0..{num_classes - 1}")
     codes = target * num_classes + pred
     return torch.bincount(codes, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 

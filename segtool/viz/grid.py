@@ -101,13 +101,14 @@ def render_compare_grid(samples: Sequence[CompareSample], palette: Palette, *, t
     draw = ImageDraw.Draw(grid)
     if titles:
         for c, name in enumerate(columns):
-            draw.text((GAP + c * (cell_w + GAP), GAP), name, fill=TEXT_COLOR, font=font)
+            draw.text((GAP + c * (cell_w + GAP), GAP), fit_text(draw, name, font, cell_w), fill=TEXT_COLOR,
+                      font=font)
 
     y = title_h + GAP
     for sample in samples:
         if titles:
-            draw.text((GAP, y), row_title(sample, palette.num_classes, palette.ignore_index),
-                      fill=TEXT_COLOR, font=font)
+            title = row_title(sample, palette.num_classes, palette.ignore_index)
+            draw.text((GAP, y), fit_text(draw, title, font, width - 2 * GAP), fill=TEXT_COLOR, font=font)
             y += title_h
         pictures = [sample.image]
         pictures += [colorize_labels(m, palette)[0] for m in (sample.pred, sample.gt) if m is not None]
@@ -117,3 +118,12 @@ def render_compare_grid(samples: Sequence[CompareSample], palette: Palette, *, t
             grid.paste(Image.fromarray(picture), (x0, y + (cell_h - h) // 2))
         y += cell_h + GAP
     return grid
+
+
+def fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    """``text``, cut with an ellipsis where it would run past ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…" if text else ""
