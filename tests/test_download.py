@@ -131,3 +131,36 @@ def test_existing_incomplete_folder_needs_force(cli, tmp_path):
 def test_unknown_name_is_a_usage_error(cli, tmp_path):
     result = cli("download", "imagenet", tmp_path / "x")
     assert result.exit_code == 2
+
+
+def test_voc_from_archive_and_offline(cli, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from segtool.core.errors import SegtoolError
+
+    voc = dataclasses.replace(download.SPECS["voc"], lists={
+        "VOCdevkit/VOC2012/ImageSets/Segmentation/train.txt": 2,
+        "VOCdevkit/VOC2012/ImageSets/Segmentation/val.txt": 1})
+    monkeypatch.setitem(download.SPECS, "voc", voc)
+    base = tmp_path / "src" / "VOCdevkit" / "VOC2012"
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (base / sub).mkdir(parents=True)
+    for stem in ("a", "b", "c"):
+        Image.new("RGB", (8, 8)).save(base / "JPEGImages" / f"{stem}.jpg")
+        Image.new("P", (8, 8)).save(base / "SegmentationClass" / f"{stem}.png")
+    (base / "ImageSets/Segmentation/train.txt").write_text("a\nb\n")
+    (base / "ImageSets/Segmentation/val.txt").write_text("c\n")
+    archive = tmp_path / "VOCtrainval.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.add(tmp_path / "src" / "VOCdevkit", arcname="VOCdevkit")
+    result = cli("download", "voc", tmp_path / "data", "--from", archive)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "data" / "VOCdevkit" / "VOC2012" / "JPEGImages" / "a.jpg").is_file()
+
+    def offline(dest=None):
+        raise SegtoolError(f"{dest}: could not download VOC2012 (URLError: offline); are you offline?")
+
+    monkeypatch.setattr("segtool.data.voc.download_voc", offline)
+    result = cli("download", "voc", tmp_path / "voc2")
+    assert result.exit_code == 1 and "--from PATH" in result.stderr and "VOCtrainval_11-May-2012.tar" in result.stderr
+    assert not (tmp_path / "voc2").exists() and not leftovers(tmp_path)
