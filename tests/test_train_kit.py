@@ -136,3 +136,20 @@ def test_tensorboard_not_installed_names_the_extra(cli, tiny_demo, tmp_path, mon
     result = cli(*train_args(tiny_demo, tmp_path / "run", "--tensorboard"))
     assert result.exit_code == 1 and "pip install 'segtool[tensorboard]'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_tensorboard_scalars_per_class_iou_and_overlays(cli, tiny_demo, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "tb"
+    result = cli(*train_args(tiny_demo, out, "--tensorboard", "--max-steps", "2"))
+    assert result.exit_code == 0, result.stderr
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss_step", "train/lr", "train/train_loss", "train/img_per_s", "val/miou", "val/val_loss",
+            "iou/background"} <= scalars
+    assert [s.step for s in events.Scalars("train/loss_step")] == [1, 2]
+    assert events.Tags()["images"] == ["val/image_gt_prediction"]
+    assert (out / "metrics.jsonl").is_file() and (out / "metrics.csv").is_file()
