@@ -37,7 +37,6 @@ def tta_option(text: str | None):
         raise typer.BadParameter(str(exc), param_hint="--tta") from None
 
 
-
 @app.command("evaluate")
 @with_runtime
 def evaluate(
@@ -117,7 +116,8 @@ def _check_confusion_target(path: str, force: bool) -> None:
 @app.command("predict")
 @with_runtime
 def predict(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `segtool train`.")],
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `segtool train`, or a model.onnx from "
+                                               "`segtool export` (run with onnxruntime).")],
     inputs: Annotated[list[str], typer.Argument(help="Image files, directories, or - (paths on stdin).")],
     output: Annotated[str | None, typer.Option("--output", "-o", help="Output file for a single image "
                                                "(- = PNG on stdout).", show_default=False)] = None,
@@ -135,34 +135,46 @@ def predict(
     stride: Stride = None,
     tta: Tta = None,
     amp: Amp = False,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Threads decoding images ahead of the model "
+                                         "(0: decode in the main thread).")] = 1,
+    classes: Annotated[str | None, typer.Option("--classes", help="For an ONNX file without segtool metadata: "
+                                                "N or comma-separated class names.", show_default=False)] = None,
+    json_out: Json = False,
     force: Force = False,
     *,
     runtime: Runtime,
 ) -> None:
     """Label images with CHECKPOINT; each output has its input's original size."""
-    from segtool.core.console import notice, progress, warn
+    import dataclasses
+
+    from segtool.core.console import emit_json, notice, progress, warn
     from segtool.core.errors import SegtoolError
     from segtool.core.io import is_stdio, iter_input_paths, plan_outputs
     from segtool.data.images import IMAGE_EXTENSIONS
-    from segtool.engine.checkpoint import load_checkpoint, palette_from_checkpoint, window_for_checkpoint
-    from segtool.engine.predict import OUTPUT_FORMATS, Predictor, predict_files
+    from segtool.deploy.predictors import is_onnx, load_predictor
+    from segtool.engine.batch_predict import predict_many
+    from segtool.engine.predict import OUTPUT_FORMATS
 
     if out_format not in OUTPUT_FORMATS:
         raise typer.BadParameter(f"--format {out_format!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
     if (output is None) == (out_dir is None):
         raise typer.BadParameter("give exactly one of -o FILE (one image) or --out-dir DIR")
+    if json_out and output is not None and is_stdio(output):
+        raise typer.BadParameter("--json and -o - both write to stdout; give -o FILE")
     win, step = hw_option(window, "--window"), hw_option(stride, "--stride")
     plan = plan_outputs(iter_input_paths(inputs, IMAGE_EXTENSIONS), output, out_dir, force)
     paths, targets = [source for source, _ in plan], dict(plan)
-    ckpt = load_checkpoint(checkpoint)
-    torch_device = runtime.device()
-    win, step = window_for_checkpoint(ckpt, sliding_window, win, step)
-    predictor = Predictor.from_checkpoint(ckpt, torch_device, amp=amp, window=win, stride=step, tta=tta_option(tta))
-    with progress() as bar:
+    if is_onnx(checkpoint) and runtime.device_spec == "auto":  # onnxruntime runs on the CPU here
+        runtime = dataclasses.replace(runtime, device_spec="cpu")
+    predictor, palette, model = load_predictor(checkpoint, runtime.device(), amp=amp, sliding=sliding_window,
+                                               window=win, stride=step, tta=tta_option(tta), classes=classes)
+    with progress(show=not json_out) as bar:
         task = bar.add_task("predict", total=len(paths))
-        report = predict_files(predictor, paths, targets.__getitem__, palette=palette_from_checkpoint(ckpt),
-                               fmt=out_format, alpha=alpha, batch_size=batch_size, skip_bad=skip_bad, force=force,
-                               on_image=lambda: bar.advance(task))
+        report = predict_many(predictor, paths, targets.__getitem__, palette=palette, fmt=out_format, alpha=alpha,
+                              batch_size=batch_size, skip_bad=skip_bad, force=force, workers=workers,
+                              on_image=lambda: bar.advance(task))
+    if json_out:
+        emit_json({"model": str(checkpoint), **model, **report.to_dict()})
     for path, reason in report.skipped:
         warn(f"skipped {path}: {reason}")
     if report.skipped and not report.written:

@@ -153,20 +153,18 @@ def _onnx(program, meta: dict, dynamic: dict) -> tuple[bytes, ExportReport]:
 def _torchscript(model, example: tuple, meta: dict, static) -> tuple[bytes, ExportReport]:
     import warnings
 
+    dynamic = {"batch": True, "height": static is None, "width": static is None}
+    meta["dynamic"] = dynamic
+    buffer = io.BytesIO()
     try:
         with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export; it is the fallback
             traced = torch.jit.trace(model, torch.randn(example), check_trace=False)
-            buffer = io.BytesIO()
-            torch.jit.save(traced, buffer)
+            torch.jit.save(traced, buffer, _extra_files={EXTRA_FILE: json.dumps(meta)})
     except Exception as exc:  # noqa: BLE001 - tracing fails in many ways; its first line names the cause
         first = str(exc).strip().splitlines()[0][:160]
         raise SegtoolError(f"model {meta['model']}: TorchScript cannot trace it ({first}); "
                            "use --format onnx or exported-program") from None
-    dynamic = {"batch": True, "height": static is None, "width": static is None}
-    meta["dynamic"] = dynamic
-    buffer = io.BytesIO()
-    torch.jit.save(traced, buffer, _extra_files={EXTRA_FILE: json.dumps(meta)})
     return buffer.getvalue(), ExportReport(Path(), "torchscript", "torch.jit.trace", dynamic)
 
 
@@ -178,10 +176,12 @@ def load_exported(report: ExportReport, payload: bytes):
         session = onnxruntime.InferenceSession(payload, providers=["CPUExecutionProvider"])
         return lambda x: torch.from_numpy(session.run(["logits"], {"images": x.numpy()})[0])
     if report.format == "exported-program":
-        module = torch.export.load(io.BytesIO(payload)).module()
-    else:
-        module = torch.jit.load(io.BytesIO(payload))
-    return module
+        return torch.export.load(io.BytesIO(payload)).module()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.load(io.BytesIO(payload))
 
 
 def verify(model, report: ExportReport, payload: bytes, inputs: list[torch.Tensor]) -> list[dict]:
