@@ -32,7 +32,7 @@ def test_print_config_shows_recipe_and_what_the_demo_preset_changed(cli, tmp_pat
     # The demo preset is applied and says so, with the recipe value it replaced.
     assert values["format"] == "demo"
     assert values["crop"] == config_module.DEMO_PRESET["crop"]
-    assert "demo preset (no --data and no VOC found) changed: crop [224, 224] -> " in result.stdout
+    assert "demo preset (demo data: built-in or from make-demo-data) changed: crop [224, 224] -> " in result.stdout
     assert "# demo preset (was [224, 224] from the recipe)" in result.stdout
     # --print-config writes nothing and generates no data.
     assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from segtool.cli.options import Force, Json, Quiet, hw_option
+from segtool.core.conventions import DEMO_SET
 
 app = typer.Typer()
 
@@ -163,12 +164,13 @@ def label2color(
 @app.command("make-demo-data")
 def make_demo_data(
     out_dir: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to create (VOC layout).")],
-    train: Annotated[int, typer.Option("--train", min=1, help="Training images.")] = 200,
-    val: Annotated[int, typer.Option("--val", min=0, help="Validation images.")] = 50,
-    size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side in pixels.")] = 128,
+    # Defaults: the set `segtool train` generates when it finds no data (core.conventions.DEMO_SET).
+    train: Annotated[int, typer.Option("--train", min=1, help="Training images.")] = DEMO_SET["train"],
+    val: Annotated[int, typer.Option("--val", min=0, help="Validation images.")] = DEMO_SET["val"],
+    size: Annotated[int, typer.Option("--size", min=32, max=1024, help="Image side in pixels.")] = DEMO_SET["size"],
     classes: Annotated[int, typer.Option(
-        "--classes", min=1, max=8, help="Object classes (VOC indices 1..K), besides background.")] = 5,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same files.")] = 0,
+        "--classes", min=1, max=8, help="Object classes (VOC indices 1..K), besides background.")] = DEMO_SET["classes"],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same files.")] = DEMO_SET["seed"],
     json_out: Json = False,
     force: Annotated[bool, typer.Option(
         "--force", "-f", help="Replace DIR if it holds a previous demo set.")] = False,

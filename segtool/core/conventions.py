@@ -23,6 +23,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Dataset layouts segtool reads (data/sources.py resolves them; "auto" is accepted where detection runs).
 DATASET_FORMATS = ("voc", "camvid", "folder", "demo")
 
+# The demo set: what `segtool make-demo-data` writes by default and what `segtool train` generates
+# when it finds no data (one set, one truth). Small enough for the demo preset to train in minutes.
+DEMO_SET = {"train": 240, "val": 60, "size": 64, "classes": 4, "seed": 0}
+
 
 
 class SizeError(SegtoolError, ValueError):

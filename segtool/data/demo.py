@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from segtool.core.conventions import IGNORE_INDEX
+from segtool.core.conventions import DEMO_SET, IGNORE_INDEX
 from segtool.core.errors import SegtoolError
 from segtool.core.paths import cache_home
 from segtool.data.masks import label_image
 from segtool.data.palettes import VOC_CLASSES, Palette, voc_colormap
 
 GENERATOR_VERSION = 1  # bump when the images change, so cached sets are regenerated
-DEFAULTS = {"train": 200, "val": 50, "size": 128, "classes": 5}
+DEFAULTS = DEMO_SET  # train, val, size, classes, seed
 MANIFEST = "demo.json"
 
 # One shape and one saturated colour per class (index 1..8).
@@ -160,7 +160,7 @@ def _validate(train: int, val: int, size: int, classes: int) -> None:
 
 
 def make_demo_dataset(out_dir: str | Path, train: int = DEFAULTS["train"], val: int = DEFAULTS["val"],
-                      size: int = DEFAULTS["size"], classes: int = DEFAULTS["classes"], seed: int = 0,
+                      size: int = DEFAULTS["size"], classes: int = DEFAULTS["classes"], seed: int = DEFAULTS["seed"],
                       *, force: bool = False) -> Path:
     """Write a demo set to ``out_dir`` (VOC layout) and return it; all-or-nothing.
 
@@ -203,7 +203,7 @@ def demo_cache_dir(train: int, val: int, size: int, classes: int, seed: int) -> 
 
 
 def ensure_demo_dataset(train: int = DEFAULTS["train"], val: int = DEFAULTS["val"], size: int = DEFAULTS["size"],
-                        classes: int = DEFAULTS["classes"], seed: int = 0) -> Path:
+                        classes: int = DEFAULTS["classes"], seed: int = DEFAULTS["seed"]) -> Path:
     """The cached demo set for these parameters, generated once (atomically) on first use."""
     _validate(train, val, size, classes)
     final = demo_cache_dir(train, val, size, classes, seed)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segtool.core.conventions import DATASET_FORMATS, parse_hw
+from segtool.core.conventions import DATASET_FORMATS, DEMO_SET, parse_hw
 from segtool.core.errors import SegtoolError
 from segtool.core.io import read_text_file
 
@@ -27,7 +27,7 @@ MAX_CROP = 8192  # a larger crop is a typo (100000x100000 would try to allocate 
 
 # The built-in demo set (fallback when no --data is given and no VOC is found) and the preset that
 # makes `segtool train fcn8` on it finish in minutes on 2 CPU cores. Measured: benchmarks/train.py.
-DEMO_DATA = {"train": 240, "val": 60, "size": 64, "classes": 4, "seed": 0}
+DEMO_DATA = dict(DEMO_SET)  # the set make-demo-data writes by default (core.conventions)
 DEMO_PRESET: dict[str, Any] = {
     "crop": [64, 64],
     "batch_size": 16,
@@ -336,7 +336,8 @@ def resolve_config(model: str, model_info, file_values: dict | None = None, cli_
         overlay(recipe_values(model_info), "recipe")
     demo_changes = {}
     if use_demo:
-        preset = dict(DEMO_PRESET)
+        # The model's own demo values (recipe["demo"], e.g. a higher lr without pretraining) win.
+        preset = {**DEMO_PRESET, **dict((getattr(model_info, "recipe", None) or {}).get("demo") or {})}
         if (os.cpu_count() or 1) <= 2:
             # On 2 cores, 2 OpenMP threads run 2-4x slower as soon as anything else takes a core;
             # one thread keeps the demo at ~3.5 min whatever else runs (benchmarks/README.md).
@@ -424,7 +425,7 @@ def to_yaml(resolved: ResolvedConfig, header: str | None = None) -> str:
     """The config as YAML, one key per line, with where each non-default value came from."""
     lines = [f"# {line}" if line else "#" for line in (header or "").splitlines()]
     if resolved.demo and resolved.demo_changes:
-        lines.append("# demo preset (no --data and no VOC found) changed: " + ", ".join(
+        lines.append("# demo preset (demo data: built-in or from make-demo-data) changed: " + ", ".join(
             f"{k} {_yaml_value(old)} -> {_yaml_value(new)}" for k, (old, new, _) in resolved.demo_changes.items()))
     for key, value in resolved.config.to_dict().items():
         source = resolved.sources.get(key, "default")

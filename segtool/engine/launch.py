@@ -70,6 +70,12 @@ def plan_training(model: str, cli_values: dict, *, config_file: str | None = Non
         use_demo = not data_given and should_use_demo(None, fmt)
         resolved = resolve_config(model, info, file_values, cli_values, use_demo=use_demo)
         source = find_data_source(resolved.config.data, resolved.config.format, DEMO_DATA, check=create_dir)
+        if source.format == "demo" and not use_demo:
+            # A set from `make-demo-data DIR`: the demo preset, as for the built-in set, not the full
+            # recipe (fcn8's is 150 epochs); options given still win.
+            resolved = resolve_config(model, info, file_values, cli_values, use_demo=True)
+            source.note = (f"{source.root} is a segtool demo set: training with the demo preset "
+                           "(see --print-config)")
         run_dir = out_path or default_run_dir(model)
     if create_dir and is_main_rank():
         if source.note:
@@ -85,8 +91,10 @@ def is_main_rank() -> bool:
 def config_text(plan: TrainPlan) -> str:
     config = plan.resolved.config
     header = f"segtool train {config.model} -- effective configuration (a valid --config file)"
-    if plan.source.format == "demo":
+    if plan.source.format == "demo" and plan.source.root is None:
         header += "\ndata: the built-in demo set " + ", ".join(f"{k}={v}" for k, v in DEMO_DATA.items())
+    elif plan.source.format == "demo":
+        header += f"\ndata: a demo set (make-demo-data) at {plan.source.root}"
     elif plan.source.root is not None:
         header += f"\ndata: {plan.source.format} at {plan.source.root}"
     return to_yaml(plan.resolved, header=header)
