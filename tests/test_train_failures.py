@@ -23,9 +23,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("device:")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    return lines[0]
+    """The one error line (notices such as ``device: cpu`` may come before it), no traceback."""
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and stderr.rstrip().endswith(errors[0]) and "Traceback" not in stderr, stderr
+    return errors[0]
 
 
 @pytest.mark.parametrize("extra, expected", [
