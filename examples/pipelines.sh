@@ -3,7 +3,14 @@
 # compose with each other and with jq / awk. Run: bash examples/pipelines.sh
 set -euo pipefail
 
-segtool() { command segtool "$@" --quiet; }   # keep the demo output to data only
+# segtool from PATH, else this checkout's .venv (after `make demo` the venv is not on PATH), else
+# `python -m segtool`; --quiet keeps the demo output to data only.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if command -v segtool >/dev/null 2>&1; then SEGTOOL=(segtool)
+elif [ -x "$here/.venv/bin/segtool" ]; then SEGTOOL=("$here/.venv/bin/segtool")
+else SEGTOOL=("${PYTHON:-python3}" -m segtool)
+fi
+segtool() { "${SEGTOOL[@]}" "$@" --quiet; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
