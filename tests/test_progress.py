@@ -79,3 +79,14 @@ def test_crop_larger_than_the_images_warns(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "crop 64x64 is larger than most images (30x40 median)" in result.stderr
     assert "--crop 30x40" in result.stderr
+
+
+def test_demo_preset_settings_on_a_real_folder_warn(cli, tmp_path):
+    from test_real_layouts import make_bag
+
+    data = make_bag(tmp_path / "bag", count=4, size=(64, 64))
+    result = cli("train", "fcn8", "--data", data, "--binary", "--val-fraction", "0.25", "--crop", "64",
+                 "--batch-size", "16", "--epochs", "4", "--max-steps", "1", "--model-option", "width_mult=0.125",
+                 "--device", "cpu", "--out", tmp_path / "run")
+    assert result.exit_code == 0, result.stderr
+    assert "demo preset's settings" in result.stderr

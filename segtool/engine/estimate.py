@@ -84,6 +84,12 @@ def recipe_warnings(config, source, samples, demo_preset: bool) -> None:
             warn(f"crop {crop_h}x{crop_w} is larger than most images ({int(height)}x{int(width)} median"
                  f"{' after --input-scale' if scale != 1 else ''}): they are padded with ignored pixels, "
                  f"which costs time and teaches nothing; try --crop {fit}")
+    from segtool.engine.config import DEMO_PRESET
+
+    preset = {k: DEMO_PRESET[k] for k in ("crop", "batch_size", "epochs")}
+    if source.format != "demo" and all(getattr(config, k) == v for k, v in preset.items()):
+        warn(f"these are the demo preset's settings (crop 64x64, batch 16, 4 epochs: made for the 64-px demo set) "
+             f"on {source.root}; drop them to get {config.model}'s recipe (see --print-config)")
     if source.format == "demo" and not demo_preset and config.epochs > 20:
         notice(f"training {config.model}'s full recipe ({config.epochs} epochs) on a demo set; the quick demo "
                "preset is --crop 64 --batch-size 16 --epochs 4 (what `segtool train` uses without --data)")
