@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.segtool-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean readme-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Every ```bash example of README.md, run in a temp workspace of small inputs (tests/test_readme_examples.py).
+readme-check: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_readme_examples.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check segtool tests benchmarks
