@@ -55,7 +55,11 @@ _INFO = model_card(
     "fcn-resnet18", "fcn-resnet18", "d2l FCN: ResNet-18 trunk, 1x1 conv, bilinear-initialised 32x transposed conv",
     size_multiple=32, normalization="imagenet", crop=(320, 480), backbone="resnet18",
     recipe={"optimizer": "sgd", "lr": 1e-3, "weight_decay": 1e-3, "batch_size": 32, "epochs": 5,
-            "head_lr_mult": 10.0, "pretrained": True},
+            "head_lr_mult": 10.0, "pretrained": True,
+            # The demo trains from scratch (no download): d2l's fine-tuning lr 1e-3 learns only background
+            # there (mIoU 0.18); AdamW one-cycle over 8 epochs reaches 0.53 (measured on a busy 2-core machine).
+            "demo": {"optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-4, "head_lr_mult": 1.0,
+                     "schedule": "onecycle", "epochs": 8}},
 )
 
 
