@@ -60,14 +60,16 @@ def bench_profile(runs: int) -> None:
 
     model = create_model("fcn-resnet18", 21).eval()
     images = torch.randn(1, 3, 384, 512)
-    profiled, hand = [], []
-    for _ in range(3):  # interleaved rounds; a shared machine drifts between them
+    ratios, profiled, hand = [], [], []
+    for _ in range(5):  # interleaved rounds; a shared machine drifts between them
         profiled.append(measure_eval(model, torch.device("cpu"), (384, 512), 1, Speed(), runs, 3)["median_ms"] / 1e3)
         hand.append(hand_timed(model, images, runs))
-    p, h = statistics.median(profiled), statistics.median(hand)
-    print(f"1) fcn-resnet18 384x512 batch 1, median of {runs} runs, median of 3 interleaved rounds")
-    print(f"   segtool profile   {p * 1e3:8.1f} ms")
-    print(f"   hand-timed loop   {h * 1e3:8.1f} ms   profile / hand = {p / h:.3f} (goal within 5%)")
+        ratios.append(profiled[-1] / hand[-1])
+    print(f"1) fcn-resnet18 384x512 batch 1, median of {runs} runs per round, 5 interleaved rounds")
+    print(f"   segtool profile   {statistics.median(profiled) * 1e3:8.1f} ms (median round)")
+    print(f"   hand-timed loop   {statistics.median(hand) * 1e3:8.1f} ms (median round)")
+    print(f"   profile / hand per round: {' '.join(f'{r:.3f}' for r in ratios)}; "
+          f"median {statistics.median(ratios):.3f} (goal within 5%)")
 
 
 def write_images(folder: Path, count: int) -> list[Path]:
@@ -164,7 +166,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--skip", default="", help="comma-separated: profile, predict, onnx")
+    parser.add_argument("--threads", type=int, default=None, help="torch / onnxruntime threads")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")

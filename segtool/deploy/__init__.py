@@ -1,9 +1,12 @@
 """From a checkpoint to deployment: what a model costs, exported files, and running them.
 
-    costs.count_costs("tv:fcn_resnet50", 21, (520, 520))   # params, MACs, FLOPs, activation bytes
-    profile.profile_model(source, (512, 512), device)       # + latency, images/s, peak memory
-    export.export_checkpoint(ckpt, "model.onnx")            # ONNX / ExportedProgram / TorchScript, verified
-    onnx_predictor.OnnxPredictor.from_file("model.onnx")    # label images with onnxruntime alone
+    source = resolve_source("runs/voc/best.pt")               # or a model name: resolve_source("fcn8")
+    count_costs("tv:fcn_resnet50", 21, (520, 520))             # params, MACs, FLOPs, activation bytes
+    profile_model(source, (512, 512), torch.device("cpu"))     # + latency, images/s, peak memory
+    export_checkpoint(source, "model.onnx")                    # ONNX / .pt2 / TorchScript, verified first
+    predictor, palette, meta = onnx_predictor("model.onnx")    # label images with onnxruntime alone
+
+(modules: source, costs, timing, profile, graph, trace, export, onnx_model, predictors)
 
 Layering: this package may import engine, models, ops and core; nothing below it imports it.
 """
