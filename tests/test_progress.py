@@ -66,7 +66,8 @@ def test_train_prints_estimate_progress_and_demo_notice(cli, tmp_path, tiny_demo
     assert "estimate: ~" in result.stderr and "img/s" in result.stderr
     assert "epoch 1/30: " in result.stderr  # a plain progress line (stderr is not a terminal here)
     assert "validate: " in result.stderr
-    assert "full recipe (30 epochs) on a demo set" in result.stderr
+    # A make-demo-data folder gets the demo preset (engine.launch), with one notice; --epochs still wins.
+    assert "is a segtool demo set: training with the demo preset" in result.stderr
 
 
 def test_crop_larger_than_the_images_warns(cli, tmp_path):
