@@ -98,3 +98,26 @@ def test_fcn_resnet18_batched_masks_equal_one_by_one(tmp_path):
     one_by_one = [predictor.labels([image])[0] for image in images]
     batched = predictor.labels(images)
     assert all(np.array_equal(a, b) for a, b in zip(one_by_one, batched, strict=True))
+
+
+def test_many_sizes_hold_few_images(checkpoint, tmp_path, monkeypatch):
+    """Every image a different size: groups never fill, the oldest runs once 4 batches' worth wait."""
+    import segtool.engine.batch_predict as batch_predict
+
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "sizes"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, size=(20 + i, 30, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    decoded, at_first_batch = [], []
+    real_decode = batch_predict._decode
+    monkeypatch.setattr(batch_predict, "_decode", lambda path: decoded.append(path) or real_decode(path))
+    ckpt = load_checkpoint(checkpoint)
+    predictor = Predictor.from_checkpoint(ckpt, torch.device("cpu"))
+    real_labels = predictor.labels
+    predictor.labels = lambda images: at_first_batch.append(len(decoded)) or real_labels(images)
+    (tmp_path / "out").mkdir()
+    report = predict_many(predictor, sorted(folder.iterdir()), lambda p: tmp_path / "out" / f"{p.stem}.png",
+                          palette=palette_from_checkpoint(ckpt), batch_size=2, workers=0)
+    assert len(report.written) == 12 and all(r["batch"] == 1 for r in report.files)
+    assert at_first_batch[0] == 9  # 4 x batch 2 waiting, plus the one that tipped it

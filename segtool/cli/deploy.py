@@ -77,8 +77,8 @@ def export(
     output: Annotated[str, typer.Option("--output", "-o", help="model.onnx | model.pt2 | model.pt (TorchScript).")],
     fmt: Annotated[str | None, typer.Option("--format", help="onnx | exported-program | torchscript "
                                             "(default: from the suffix).", show_default=False)] = None,
-    dynamic: Annotated[bool, typer.Option("--dynamic", help="Dynamic batch, height and width (the default).")
-                       ] = True,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="Dynamic batch, height and width (what export "
+                                          "does without --static).")] = False,
     static: Annotated[str | None, typer.Option("--static", help="Fixed input HxW (batch stays dynamic).",
                                                show_default=False)] = None,
     model_option: ModelOption = None,
@@ -94,7 +94,8 @@ def export(
 
     set_quiet(quiet)
     hw = hw_option(static, "--static")
-    del dynamic  # dynamic unless --static: the flag exists so scripts can say it
+    if dynamic and hw is not None:
+        raise typer.BadParameter("give --dynamic or --static HxW, not both", param_hint="--dynamic")
     source = resolve_source(checkpoint, options=parse_key_values(model_option, "--model-option"))
     report = export_checkpoint(source, output, fmt=fmt, static=hw, force=force)
     if json_out:

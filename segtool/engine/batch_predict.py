@@ -2,7 +2,8 @@
 
 Three stages overlap: worker threads (or processes) decode the next images while the model runs, the
 main thread groups decoded images by size (not only neighbours: a folder of mixed sizes still fills
-whole batches) and runs each full group, and one writer thread renders and saves the PNGs. The
+whole batches) and runs each full group (or the oldest one once 4 batches' worth wait, so a folder of
+all-different sizes holds few images), and one writer thread renders and saves the PNGs. The
 labels are the ``Predictor``'s own, so the masks are those of ``predict_files``.
 """
 
@@ -154,6 +155,8 @@ def predict_many(predictor: Predictor, paths: Iterable[Path], destination: Calla
             group.append((path, image, record))
             if len(group) >= batch_size:
                 run(groups.pop(image.shape))
+            elif sum(map(len, groups.values())) > 4 * batch_size:  # many sizes: bound the images held
+                run(groups.pop(next(iter(groups))))
         for shape in list(groups):
             run(groups.pop(shape))
     finally:
