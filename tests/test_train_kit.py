@@ -4,7 +4,10 @@ early stop; exact resume after a SIGTERM mid-epoch with all of them on; one-line
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -153,3 +156,42 @@ def test_tensorboard_scalars_per_class_iou_and_overlays(cli, tiny_demo, tmp_path
     assert [s.step for s in events.Scalars("train/loss_step")] == [1, 2]
     assert events.Tags()["images"] == ["val/image_gt_prediction"]
     assert (out / "metrics.jsonl").is_file() and (out / "metrics.csv").is_file()
+
+
+DDP_SCRIPT = """
+import json, os, sys, torch
+torch.set_num_threads(1)
+from segtool.engine.launch import plan_training
+from segtool.engine.train import train
+data, out, model_options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+values = {"data": data, "format": "demo", "crop": [32, 32], "batch_size": 2, "val_batch_size": 2, "epochs": 2,
+          "workers": 0, "device": "cpu", "model_options": model_options, "dist_timeout": 60,
+          "accumulate": 2, "ema": 0.9, "clip_grad": 1.0, "warmup_steps": 1}
+plan = plan_training("fcn8", values, out=out, force=True)
+result = train(plan.resolved, plan.source, torch.device("cpu"), plan.run_dir)
+torch.save(result.model.state_dict(), os.path.join(out, f"weights-rank{os.environ['RANK']}.pt"))
+"""
+
+
+@pytest.mark.slow  # two processes that import torch and train
+def test_accumulation_and_ema_under_two_gloo_ranks(tiny_demo, tmp_path):
+    from test_ddp import _finish, _free_port
+
+    out, port = tmp_path / "ddp", _free_port()
+    procs = []
+    for rank in range(2):
+        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+        procs.append(subprocess.Popen([sys.executable, "-c", DDP_SCRIPT, str(tiny_demo), str(out),
+                                       json.dumps(TINY_MODEL)], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    for code, output in _finish(procs, timeout=240):
+        assert code == 0, output
+    rank0, rank1 = (torch.load(out / f"weights-rank{r}.pt", weights_only=True) for r in (0, 1))
+    # no_sync batches, one all-reduce per step: the same parameters on both ranks (BatchNorm statistics are
+    # each rank's own between DDP's broadcasts, as in any DDP run whose last forward is not DDP's)
+    params = [k for k in rank0 if "running_" not in k and "num_batches" not in k]
+    assert all(torch.equal(rank0[k], rank1[k]) for k in params)
+    saved = torch.load(out / "last.pt", weights_only=True)
+    # 8 images / 2 ranks / batch 2 = 2 batches per rank and epoch = 1 optimizer step with --accumulate 2
+    assert saved["step"] == 2 and saved["ema"]["updates"] == 2

@@ -48,6 +48,15 @@ class ModelEma:
             ema_value.copy_(value)
         self.updates += 1
 
+    def sync_buffers(self) -> None:
+        """Under DDP each rank's BatchNorm statistics drift apart between DDP's broadcasts (the EMA copy is
+        not wrapped): take rank 0's before a validation, so every rank scores with the same model."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            for buffer in self.module.buffers():
+                dist.broadcast(buffer, 0)
+
     def state_dict(self) -> dict:
         return {"decay": self.decay, "updates": self.updates, "model": self.module.state_dict()}
 

@@ -508,6 +508,8 @@ def end_of_row(run: Run, train_stats: dict) -> dict:
     last_step = state.step >= run.total_steps or (epoch_done and state.epoch + 1 >= config.epochs)
     val = None
     if run.val_every.due(state.step, state.epoch + 1, epoch_done) or (last_step and run.val_every.count):
+        if run.ema is not None:
+            run.ema.sync_buffers()
         model = run.ema.module if run.ema is not None else run.model
         val = run_validation(model, run.data.val, num_classes=run.data.info.num_classes,
                              device=run.device, multiple=run.multiple, amp=config.amp,
