@@ -28,6 +28,7 @@ class _SegtoolGroup(TyperGroup):
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        plain_metavars(self)
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
@@ -64,6 +65,50 @@ class _SegtoolGroup(TyperGroup):
         except KeyboardInterrupt:
             print_error("interrupted")
             raise typer.Exit(130) from None
+
+
+# Typer 0.29 shows each value's Python type as its metavar (`<bool>` on flags, `<int range>`,
+# `<list[str]>`); --help shows these words instead, and nothing for flags and arguments' types.
+_TYPE_METAVARS = {int: "N", float: "NUM", str: "TEXT"}
+
+
+def plain_metavars(command) -> None:
+    """Give every parameter of ``command`` and its subcommands without a metavar a plain one."""
+    for sub in (getattr(command, "commands", None) or {}).values():
+        plain_metavars(sub)
+    make_help_option = getattr(command, "get_help_option", None)
+    if callable(make_help_option):  # --help is made per context, outside ``params``
+        command.get_help_option = lambda ctx, make=make_help_option: _flag(make(ctx))
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", None) == "argument":
+            param.display_type_rich = _no_type  # the name column already says what it is
+        elif getattr(param, "metavar", "") is None:
+            param.metavar = _metavar(param)
+
+
+def _flag(option):
+    if option is not None and option.metavar is None:
+        option.metavar = ""
+    return option
+
+
+def _no_type(ctx=None) -> None:
+    return None
+
+
+def _metavar(param) -> str:
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return ""
+    descriptor = getattr(param, "type_descriptor", None)
+    if getattr(descriptor, "is_choice", False):
+        return "|".join(str(getattr(c, "value", c)) for c in descriptor.choices or ())
+    if getattr(descriptor, "is_path", False):
+        return "PATH"
+    annotation = getattr(descriptor, "annotation", None)
+    element = (getattr(annotation, "__args__", None) or (annotation,))[0]  # list[str] -> str
+    if element is not None and getattr(element, "__name__", "") in ("Path", "PurePath"):
+        return "PATH"
+    return _TYPE_METAVARS.get(element, "VALUE")
 
 
 def os_error_message(exc: OSError) -> str:
