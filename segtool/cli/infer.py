@@ -34,7 +34,7 @@ def tta_option(text: str | None):
     try:
         return parse_tta(text)
     except SegtoolError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--tta") from None
+        raise typer.BadParameter(str(exc).removeprefix("--tta "), param_hint="--tta") from None
 
 
 @app.command("evaluate")
