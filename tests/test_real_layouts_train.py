@@ -46,3 +46,19 @@ def test_bad_val_fraction_leaves_no_run_dir(cli, tmp_path):
     result = cli("train", "fcn8", "--data", data, "--binary", "--val-fraction", "1.5", "--out", out, *TINY)
     assert result.exit_code != 0 and "--val-fraction" in result.stderr
     assert not out.exists()
+
+
+def test_input_scale_scores_at_full_label_resolution(cli, tmp_path):
+    from segtool.engine.evaluate import scaled_logits
+
+    model = torch.nn.Conv2d(3, 4, 1)
+    logits = scaled_logits(model, torch.rand(2, 3, 36, 50), 32, None, None, 0.5)
+    assert logits.shape == (2, 4, 36, 50)
+    data = make_segnet_camvid(tmp_path / "CamVid", size=(36, 48))
+    out = tmp_path / "run"
+    result = cli("train", "fcn8", "--data", data, "--input-scale", "0.5", "--crop", "18x24", "--max-steps", "1",
+                 "--out", out, *TINY)
+    assert result.exit_code == 0, result.stderr
+    result = cli("evaluate", out / "last.pt", "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["num_pixels"] == 2 * 36 * 48 * 11 // 12  # every labelled pixel, void left out

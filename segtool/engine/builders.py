@@ -87,8 +87,9 @@ def build_data(config: TrainConfig, source: DataSource, dist: DistInfo, device: 
     workers = worker_count(config.workers, dist.world_size)
     loader, sampler = train_loader(train_set, batch_size=config.batch_size, seed=config.seed, info=dist,
                                    workers=workers, multiple=multiple, device=device)
+    # multiple=1: model_logits pads each batch itself (after --input-scale, so no padded band is rescaled).
     val = eval_loader(val_set, batch_size=config.val_batch_size or config.batch_size, info=dist, workers=workers,
-                      multiple=multiple, device=device)
+                      multiple=1, device=device)
     return Data(loader, sampler, val, info, train_set, workers)
 
 

@@ -169,7 +169,8 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
         raise SegtoolError(f"{source.root}: the {split} split is empty")
     multiple = size_multiple(checkpoint["model_name"])
     model = model_from_checkpoint(checkpoint, device)
-    loader = eval_loader(dataset, batch_size=batch_size, info=DistInfo(), workers=workers, multiple=multiple,
+    # multiple=1: model_logits pads each batch itself (after --input-scale, so no padded band is rescaled).
+    loader = eval_loader(dataset, batch_size=batch_size, info=DistInfo(), workers=workers, multiple=1,
                          device=device)
     names = list(checkpoint.get("class_names") or dataset.class_names)
     if per_image is not None:
