@@ -31,3 +31,21 @@ def test_every_command_help_is_free_of_type_metavars(cli):
     help_text = cli("train", "--help").stdout
     assert re.search(r"--threads\s+N \[x>=1\]", help_text)  # the range stays, after a word
     assert re.search(r"--force\s+-f\s+Overwrite", help_text)  # flags show no metavar
+
+
+def test_plural_agrees_with_the_count():
+    from segtool.core.console import plural
+
+    assert [plural(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
+    assert plural(1, "box", "boxes") == "1 box" and plural(3, "box", "boxes") == "3 boxes"
+
+
+def test_one_box_one_thread_read_singular(cli, tmp_path):
+    source = tmp_path / "boxes.csv"
+    source.write_text("1,2,3,4\n")
+    result = cli("box-convert", "--to", "xywh", source, "-o", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.stderr
+    assert "wrote 1 box to" in result.stderr
+    result = cli("iou", source, "--threads", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "device: cpu, 1 thread\n" in result.stderr

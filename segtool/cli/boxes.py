@@ -299,7 +299,7 @@ def box_convert(
     CSV stays CSV (header renamed, other columns kept), JSON lines stay JSON lines, a JSON
     document stays a JSON document. Runs on the CPU: it is text in, text out.
     """
-    from segtool.core.console import notice, set_quiet
+    from segtool.core.console import notice, plural, set_quiet
     from segtool.core.io import atomic_open, is_stdio
     from segtool.ops.boxes.stream import convert_box_file
 
@@ -316,7 +316,7 @@ def box_convert(
         return
     with atomic_open(output, "w", force=force) as handle:
         count = convert_box_file(source, handle, to_fmt.value, **kwargs)
-    notice(f"wrote {count} boxes to {output}")
+    notice(f"wrote {plural(count, 'box', 'boxes')} to {output}")
 
 
 # ---- nms ---------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def _convert_masks(command: str, what: str, convert, inputs: list[str], output: 
 
 
 def _report(reports, palette_name: str, json_out: bool, what: str) -> None:
-    from segtool.core.console import emit_json, notice, warn
+    from segtool.core.console import emit_json, notice, plural, warn
 
     pixels = sum(r.pixels for r in reports)
     unknown = sum(r.unknown_pixels for r in reports)
@@ -65,7 +65,7 @@ def _report(reports, palette_name: str, json_out: bool, what: str) -> None:
         if r.unknown_pixels:
             warn(f"{r.input}: {r.unknown_pixels} of {r.pixels} pixels have {what} not in palette "
                  f"{palette_name}")
-    notice(f"{len(reports)} files, {pixels} pixels, {unknown} with {what} not in palette {palette_name}"
+    notice(f"{plural(len(reports), 'file')}, {plural(pixels, 'pixel')}, {unknown} with {what} not in palette {palette_name}"
            + (f", {snapped} snapped by --tolerance" if snapped else ""))
     if json_out:
         emit_json({"palette": palette_name, "files": [r.to_dict() for r in reports],
@@ -216,7 +216,7 @@ def voc_stats(
     quiet: Quiet = False,
 ) -> None:
     """Statistics of a segmentation dataset: sizes, class pixels and images, void share, class weights."""
-    from segtool.core.console import emit_json, progress, set_quiet
+    from segtool.core.console import emit_json, plural, progress, set_quiet
     from segtool.core.paths import default_voc_root
     from segtool.data.stats import SPLIT_CHOICES, dataset_stats, default_workers
     from segtool.data.stats_report import render_stats
@@ -245,4 +245,4 @@ def voc_stats(
     if strict and report["problems"]:
         from segtool.core.errors import SegtoolError
 
-        raise SegtoolError(f"{report['root']}: {len(report['problems'])} problems found (--strict)")
+        raise SegtoolError(f"{report['root']}: {plural(len(report['problems']), 'problem')} found (--strict)")

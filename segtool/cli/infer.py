@@ -147,7 +147,7 @@ def predict(
     """Label images with CHECKPOINT; each output has its input's original size."""
     import dataclasses
 
-    from segtool.core.console import emit_json, notice, progress, warn
+    from segtool.core.console import emit_json, notice, plural, progress, warn
     from segtool.core.errors import SegtoolError
     from segtool.core.io import is_stdio, iter_input_paths, plan_outputs
     from segtool.data.images import IMAGE_EXTENSIONS
@@ -181,6 +181,6 @@ def predict(
         raise SegtoolError(f"no image could be read ({len(report.skipped)} skipped)")
     if not (output is not None and is_stdio(output)):
         where = output if output is not None else out_dir
-        notice(f"wrote {len(report.written)} {out_format} PNG(s) to {where}"
+        notice(f"wrote {plural(len(report.written), out_format + ' PNG')} to {where}"
                + (f"; skipped {len(report.skipped)} unreadable" if report.skipped else ""))
 

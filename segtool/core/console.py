@@ -92,6 +92,11 @@ def plain_interval() -> float:
         return 30.0
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files`` (``many`` for irregular words: ``plural(n, "class", "classes")``)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def format_duration(seconds: float) -> str:
     """3725 -> '1 h 02 min', 95 -> '1 min 35 s', 8.2 -> '8 s'."""
     seconds = max(0.0, float(seconds))

@@ -151,8 +151,8 @@ def resolve_device(spec: str = "auto", *, npu_transfer: bool = False, threads: i
 
     device = torch.device(kind if index is None else f"{kind}:{index}")
     if announce:
-        from segtool.core.console import notice
+        from segtool.core.console import notice, plural
 
-        extra = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""
+        extra = f", {plural(torch.get_num_threads(), 'thread')}" if device.type == "cpu" else ""
         notice(f"device: {device}{extra}")
     return device

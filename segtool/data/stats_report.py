@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from segtool.core.console import console, is_quiet, warn
+from segtool.core.console import console, is_quiet, plural, warn
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -19,12 +19,12 @@ def render_stats(report: dict) -> None:
 
         splits = ", ".join(f"{k} {v}" for k, v in report["splits"].items()) or "-"
         console.print(f"[bold]{report['root']}[/] ({report['format']}, split {report['split']}): "
-                      f"{report['images']} images, {report['measured']} measured; split lists: {splits}")
+                      f"{plural(report['images'], 'image')}, {report['measured']} measured; split lists: {splits}")
         size = report["image_size"]
         if size:
             console.print(f"image size: width {size['min_width']}..{size['max_width']}, height "
                           f"{size['min_height']}..{size['max_height']}, most common "
-                          f"{size['most_common'][0]}x{size['most_common'][1]} ({size['most_common_count']} images, "
+                          f"{size['most_common'][0]}x{size['most_common'][1]} ({plural(size['most_common_count'], 'image')}, "
                           f"{size['distinct']} distinct sizes)")
         crop = report.get("crop")
         if crop:
@@ -44,7 +44,7 @@ def render_stats(report: dict) -> None:
                           _fmt(c["weight_median_freq"]), _fmt(c["weight_enet"]))
         console.print(table)
     if problems:
-        warn(f"{len(problems)} problems:")
+        warn(f"{plural(len(problems), 'problem')}:")
         for problem in problems[:MAX_PROBLEMS_SHOWN]:
             console.print(f"  {problem['file']}: {problem['problem']}", markup=False, highlight=False)
         if len(problems) > MAX_PROBLEMS_SHOWN:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from segtool.core.console import format_duration, notice, warn
+from segtool.core.console import format_duration, notice, plural, warn
 
 WARMUP_STEPS = 2
 MEASURE_SECONDS = 20.0  # measure at least this long (or MEASURE_STEPS steps) before estimating
@@ -59,8 +59,8 @@ def report(run, step_seconds: float) -> None:
     # Validation: a forward pass only, about a third of a training step's cost per image.
     seconds = left * step_seconds + validations * val_images * step_seconds / images_per_step / 3
     rate = images_per_step / step_seconds
-    span = (f"{config.max_steps} steps" if config.max_steps and config.max_steps < config.epochs * len(run.data.train)
-            else f"{config.epochs} epochs")
+    span = (plural(config.max_steps, "step") if config.max_steps and config.max_steps < config.epochs * len(run.data.train)
+            else plural(config.epochs, "epoch"))
     notice(f"estimate: ~{format_duration(seconds)} for {span} ({run.total_steps:,} steps, {left:,} to go) at "
            f"{rate:.1f} img/s, validation included")
     if run.device.type == "cpu" and seconds > DAY:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from segtool.core.console import is_quiet, notice, progress, warn
+from segtool.core.console import is_quiet, notice, plural, progress, warn
 from segtool.core.errors import Interrupted, SegtoolError
 from segtool.data.sources import DataSource
 from segtool.engine import checkpoint as ckpt
@@ -477,7 +477,7 @@ def loop(run: Run) -> dict:
     last: dict = {}
     show = run.main and not is_quiet()
     if run.main and finished(run):
-        notice(f"nothing to train: the run already did {state.epoch} epoch(s) / {state.step} steps; "
+        notice(f"nothing to train: the run already did {plural(state.epoch, 'epoch')} / {plural(state.step, 'step')}; "
             "raise --epochs or --max-steps to continue it")
     from rich.progress import TextColumn
 
