@@ -49,3 +49,22 @@ def test_one_box_one_thread_read_singular(cli, tmp_path):
     result = cli("iou", source, "--threads", "1")
     assert result.exit_code == 0, result.stderr
     assert "device: cpu, 1 thread\n" in result.stderr
+
+
+def test_label2color_void_value_draws_that_value_as_void(cli, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from segtool.data.palettes import get_palette
+
+    mask = tmp_path / "m.png"
+    Image.fromarray(np.array([[0, 1], [30, 255]], dtype=np.uint8), mode="L").save(mask)
+    plain = cli("label2color", mask, "-o", tmp_path / "plain.png", "--json")
+    assert plain.exit_code == 0, plain.stderr
+    assert '"unknown_pixels": 1' in plain.stdout  # 30 is no VOC class
+    result = cli("label2color", mask, "-o", tmp_path / "void.png", "--void-value", "30", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert '"unknown_pixels": 0' in result.stdout
+    rgb = np.asarray(Image.open(tmp_path / "void.png").convert("RGB"))
+    assert (rgb[1, 0] == rgb[1, 1]).all()  # 30 looks like 255 (void)
+    assert tuple(rgb[0, 1]) == tuple(get_palette("voc").colors[1])

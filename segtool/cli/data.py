@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from segtool.cli.options import Force, Json, Quiet, hw_option
+from segtool.cli.viz import VoidValueOpt
 from segtool.core.conventions import DEMO_SET
 
 app = typer.Typer()
@@ -150,6 +151,7 @@ def label2color(
     output: OutputOpt = None,
     out_dir: OutDirOpt = None,
     palette: PaletteOpt = "voc",
+    void_value: VoidValueOpt = 255,
     json_out: Json = False,
     force: Force = False,
     quiet: Quiet = False,
@@ -157,7 +159,7 @@ def label2color(
     """Render label masks (P or L PNGs of class indices) as RGB colour PNGs; the inverse of colormap2label."""
     from segtool.data.convert import label_to_color
 
-    convert = partial(label_to_color, force=force)
+    convert = partial(label_to_color, force=force, void_value=void_value)
     _convert_masks("label2color", "labels", convert, inputs, output, out_dir, palette, force, json_out, quiet)
 
 

@@ -78,12 +78,17 @@ def colormap_to_label(plan: list[tuple[Path, str]], palette: Palette, *, unknown
 
 
 def label_to_color(plan: list[tuple[Path, str]], palette: Palette, *, force: bool = False,
-                   on_done=None) -> list[FileReport]:
-    """Render index masks (P / L) as RGB PNGs; labels outside the palette are drawn black and counted."""
+                   on_done=None, void_value: int | None = None) -> list[FileReport]:
+    """Render index masks (P / L) as RGB PNGs; labels outside the palette are drawn black and counted.
+
+    ``void_value``: the mask value that means void in these files (SegNet's CamVid: 11), drawn in the
+    palette's void colour like ``palette.ignore_index``."""
     reports = []
     for source, target in plan:
         img = open_image(source)
         labels = index_array(img, source)
+        if void_value is not None and void_value != palette.ignore_index:
+            labels = np.where(labels == void_value, np.asarray(palette.ignore_index, labels.dtype), labels)
         known = (labels < palette.num_classes) | (labels == palette.ignore_index)
         write_color_png(labels, target, palette, force=force)
         height, width = labels.shape
