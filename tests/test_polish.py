@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -68,3 +69,18 @@ def test_label2color_void_value_draws_that_value_as_void(cli, tmp_path):
     rgb = np.asarray(Image.open(tmp_path / "void.png").convert("RGB"))
     assert (rgb[1, 0] == rgb[1, 1]).all()  # 30 looks like 255 (void)
     assert tuple(rgb[0, 1]) == tuple(get_palette("voc").colors[1])
+
+
+def test_voc_stats_json_says_why_a_weight_is_null(cli, tmp_path):
+    from tests.test_voc_stats import _fix_jpg_names, _voc
+
+    voc = _voc(tmp_path, {"a": ("train", (8, 8), 1), "b": ("train", (8, 8), 2)})
+    _fix_jpg_names(voc)
+    result = cli("voc-stats", voc, "--json")
+    assert result.exit_code == 0, result.stderr
+    classes = {c["name"]: c for c in json.loads(result.stdout)["classes"]}
+    assert classes["aeroplane"]["weight_enet"] is not None and classes["aeroplane"]["weight_note"] is None
+    cat = classes["cat"]
+    assert cat["weight_enet"] is None and cat["weight_median_freq"] is None
+    assert "no pixels in split train" in cat["weight_note"]
+    assert "never occur in split train" in result.stderr

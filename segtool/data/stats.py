@@ -261,6 +261,11 @@ def class_weights(pixels: np.ndarray, pixels_of_images_with: np.ndarray) -> tupl
     return median_freq, enet
 
 
+def _absent_note(split: str) -> str:
+    # Both weights divide by the class's own frequency: a class never seen has none to divide by.
+    return f"no weight: the class has no pixels in split {split} (weights are 1 / its frequency)"
+
+
 def _report(source: SplitFiles, samples, acc: StatsAccumulator, split: str, crop, mean_std: bool) -> dict:
     nc = source.palette.num_classes
     class_pixels = acc.pixels[:nc]
@@ -282,7 +287,8 @@ def _report(source: SplitFiles, samples, acc: StatsAccumulator, split: str, crop
         "classes": [
             {"index": i, "name": source.palette.names[i], "pixels": int(class_pixels[i]),
              "fraction": round(int(class_pixels[i]) / labelled, 6) if labelled else 0.0,
-             "images": int(acc.images_with[i]), "weight_median_freq": median_freq[i], "weight_enet": enet[i]}
+             "images": int(acc.images_with[i]), "weight_median_freq": median_freq[i], "weight_enet": enet[i],
+             "weight_note": None if class_pixels[i] else _absent_note(split)}
             for i in range(nc)
         ],
     }

@@ -43,6 +43,10 @@ def render_stats(report: dict) -> None:
             table.add_row(str(c["index"]), c["name"], str(c["pixels"]), f"{c['fraction']:.2%}", str(c["images"]),
                           _fmt(c["weight_median_freq"]), _fmt(c["weight_enet"]))
         console.print(table)
+        absent = [c["name"] for c in report["classes"] if c.get("weight_note")]
+        if absent:
+            console.print(f"weights '-': {', '.join(absent)} never occur in split {report['split']}, "
+                          "and the weights are 1 / a class's frequency", markup=False, highlight=False, soft_wrap=True)
     if problems:
         warn(f"{plural(len(problems), 'problem')}:")
         for problem in problems[:MAX_PROBLEMS_SHOWN]:
