@@ -7,10 +7,10 @@ STAMP  := $(VENV)/.segtool-installed
 
 .PHONY: install demo test lint bench clean readme-check
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,dev,plot]'
+	$(BIN)/python -m pip install -q -e '.[test,dev,plot,onnx,tensorboard]'
 	touch $(STAMP)
 
 install: $(STAMP)
