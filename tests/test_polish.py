@@ -84,3 +84,28 @@ def test_voc_stats_json_says_why_a_weight_is_null(cli, tmp_path):
     assert cat["weight_enet"] is None and cat["weight_median_freq"] is None
     assert "no pixels in split train" in cat["weight_note"]
     assert "never occur in split train" in result.stderr
+
+
+def test_overlay_leaves_background_and_void_untinted_unless_asked(cli, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from segtool.data.palettes import get_palette
+    from segtool.viz.overlay import blend_overlay
+
+    labels = np.array([[0, 1], [255, 0]], dtype=np.uint8)
+    image = np.full((2, 2, 3), 200, np.uint8)
+    voc = get_palette("voc")
+    out = blend_overlay(image, labels, voc, alpha=0.5)
+    assert (out[labels != 1] == 200).all() and (out[0, 1] != 200).any()
+    tinted = blend_overlay(image, labels, voc, alpha=0.5, tint_background=True)
+    assert (tinted[0, 0] == 100).all()  # half-way to VOC's black background
+    road = blend_overlay(image, labels, get_palette("cityscapes"), alpha=0.5)
+    assert (road[0, 0] != 200).any()  # cityscapes' class 0 is road, a real class
+
+    Image.fromarray(labels, mode="L").save(tmp_path / "m.png")
+    Image.fromarray(image).save(tmp_path / "i.png")
+    for flag, expected in (((), 200), (("--tint-background",), 100)):
+        result = cli("show-mask", tmp_path / "m.png", "-i", tmp_path / "i.png", "-o", tmp_path / "o.png", "-f", *flag)
+        assert result.exit_code == 0, result.stderr
+        assert (np.asarray(Image.open(tmp_path / "o.png").convert("RGB"))[0, 0] == expected).all()

@@ -65,6 +65,9 @@ def show_mask(
     ignore_color: Annotated[str | None, typer.Option(
         "--ignore-color", metavar="R,G,B",
         help="Colour for void (255) pixels; over an image they are left untouched without it.")] = None,
+    tint_background: Annotated[bool, typer.Option(
+        "--tint-background",
+        help="Over an image, blend the background class (VOC's 0) with its colour too (default: untouched).")] = False,
     resize: ResizeOpt = False,
     void_value: VoidValueOpt = 255,
     output: Annotated[str | None, typer.Option(
@@ -97,7 +100,7 @@ def show_mask(
         pixels = read_image(image)
         labels = match_mask_size(labels, pixels.shape, resize=resize, mask_name=str(mask), image_name=str(image))
     picture = compose_mask_picture(labels, pal, pixels, alpha=alpha, ignore_color=void_rgb,
-                                   outline=outline, legend=legend)
+                                   outline=outline, legend=legend, tint_background=tint_background)
     if picture.unknown:
         values = ", ".join(str(v) for v in sorted(picture.unknown)[:8]) + (", ..." if len(picture.unknown) > 8 else "")
         hint = (f" (if {pal.num_classes} marks void in these masks, add --void-value {pal.num_classes})"

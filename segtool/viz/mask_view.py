@@ -49,12 +49,14 @@ def match_mask_size(labels: np.ndarray, image_shape: tuple[int, ...], *, resize:
 
 def compose_mask_picture(labels: np.ndarray, palette: Palette, image: np.ndarray | None = None, *,
                          alpha: float = 0.5, ignore_color=None, outline: bool = False,
-                         legend: bool = False, unknown_color=WARNING_COLOR) -> MaskPicture:
+                         legend: bool = False, unknown_color=WARNING_COLOR,
+                         tint_background: bool = False) -> MaskPicture:
     """Colourise ``labels`` (over ``image`` when given) and add outlines / a legend strip."""
     if image is None:
         rgb, _ = colorize_labels(labels, palette, unknown_color, ignore_color=ignore_color)
     else:
-        rgb = blend_overlay(image, labels, palette, alpha, ignore_color, unknown_color=unknown_color)
+        rgb = blend_overlay(image, labels, palette, alpha, ignore_color, unknown_color=unknown_color,
+                            tint_background=tint_background)
     if outline:
         rgb = draw_outlines(rgb, labels, ignore_index=palette.ignore_index)
     counts = count_labels(labels)

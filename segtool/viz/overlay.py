@@ -3,7 +3,9 @@
 Labels are any integer array; values ``0..K-1`` are classes of the palette, ``255`` is void, and
 anything else is outside the palette: it is painted in a warning colour (magenta) and counted,
 never silently shown as a class. Blending follows ``out = (1 - a) * image + a * colour`` per pixel,
-rounded half up; void pixels keep the image unless an ignore colour is given.
+rounded half up; void pixels keep the image unless an ignore colour is given, and so does the
+background class (class 0 of a palette that names it "background", as VOC and binary do) unless
+``tint_background``: blending it with black only darkens the whole picture.
 """
 
 from __future__ import annotations
@@ -59,12 +61,17 @@ def colorize_labels(labels, palette: Palette, unknown_color=WARNING_COLOR, *,
     return rgb, int(np.count_nonzero(unknown_pixels(labels, palette)))
 
 
+def background_class(palette: Palette) -> int | None:
+    """0 when the palette's class 0 is named background; street palettes' class 0 is a real class."""
+    return 0 if palette.num_classes and palette.names[0].strip().lower() == "background" else None
+
+
 def blend_overlay(image: np.ndarray, labels, palette: Palette, alpha: float = 0.5,
-                  ignore_color=None, *, unknown_color=WARNING_COLOR) -> np.ndarray:
+                  ignore_color=None, *, unknown_color=WARNING_COLOR, tint_background: bool = False) -> np.ndarray:
     """Blend the colourised ``labels`` over ``image`` (H x W x 3 uint8) with opacity ``alpha``.
 
     Void pixels are left as they are in the image, unless ``ignore_color`` is given: then they
-    are blended with that colour like any class.
+    are blended with that colour like any class. Background pixels too, unless ``tint_background``.
     """
     labels = _as_labels(labels)
     image = np.asarray(image)
@@ -78,9 +85,11 @@ def blend_overlay(image: np.ndarray, labels, palette: Palette, alpha: float = 0.
     colors, _ = colorize_labels(labels, palette, unknown_color, ignore_color=ignore_color)
     mixed = (1.0 - alpha) * image.astype(np.float32) + np.float32(alpha) * colors
     out = np.floor(mixed + 0.5).astype(np.uint8)
-    if ignore_color is None:
-        void = labels == palette.ignore_index
-        out[void] = image[void]
+    keep = labels == palette.ignore_index if ignore_color is None else np.zeros(labels.shape, bool)
+    background = None if tint_background else background_class(palette)
+    if background is not None:
+        keep |= labels == background
+    out[keep] = image[keep]
     return out
 
 
