@@ -109,3 +109,24 @@ def test_overlay_leaves_background_and_void_untinted_unless_asked(cli, tmp_path)
         result = cli("show-mask", tmp_path / "m.png", "-i", tmp_path / "i.png", "-o", tmp_path / "o.png", "-f", *flag)
         assert result.exit_code == 0, result.stderr
         assert (np.asarray(Image.open(tmp_path / "o.png").convert("RGB"))[0, 0] == expected).all()
+
+
+def test_compare_titles_wrap_to_small_images_instead_of_being_cut(tmp_path):
+    import numpy as np
+
+    from segtool.data.palettes import get_palette
+    from segtool.viz.fonts import fit_text_lines, text_size
+    from segtool.viz.grid import CompareSample, render_compare_grid
+
+    title = "2007_000032 · pixel acc 0.953 · mIoU 0.812"
+    font, lines = fit_text_lines(title, 60)
+    assert len(lines) > 1 and all(text_size(line, font)[0] <= 60 for line in lines)
+    assert " ".join(lines).replace(" · ", " ") == title.replace(" · ", " ")  # nothing cut
+    assert fit_text_lines("ground truth", 40)[1] == ["ground", "truth"]
+
+    labels = np.zeros((16, 16), np.uint8)
+    sample = CompareSample(np.zeros((16, 16, 3), np.uint8), labels, labels, name="2007_000032")
+    plain = render_compare_grid([sample], get_palette("voc"))
+    titled = render_compare_grid([sample], get_palette("voc"), titles=True)
+    assert titled.width > plain.width  # cells widen to fit "prediction" at the smallest size
+    assert titled.height > plain.height + 3 * 9  # header + a row title of several lines

@@ -2,7 +2,8 @@
 
 Cells are as large as the largest image and each picture sits unscaled in the middle of its cell,
 so masks are shown pixel for pixel. With titles, a header names the columns and each row starts
-with the sample's name and, when both masks are given, its pixel accuracy and mIoU.
+with the sample's name and, when both masks are given, its pixel accuracy and mIoU; titles wrap
+to the grid's width (shrinking the font for a word too long for a cell) rather than being cut.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from PIL import Image, ImageDraw
 
 from segtool.core.errors import SegtoolError
 from segtool.data.palettes import Palette
-from segtool.viz.fonts import get_font, line_height
+from segtool.viz.fonts import fit_text_lines, get_font, line_height, text_size
 from segtool.viz.overlay import colorize_labels
 
 GAP = 4  # white space between and around cells
 BACKGROUND = (255, 255, 255)
 TEXT_COLOR = (0, 0, 0)
 FONT_SIZE = 12
+MIN_FONT_SIZE = 8  # titles shrink down to this size before words are cut
 
 
 @dataclass
@@ -92,24 +94,28 @@ def render_compare_grid(samples: Sequence[CompareSample], palette: Palette, *, t
                                    f"but the image is {w}x{h}")
     cell_w = max(s.image.shape[1] for s in samples)
     cell_h = max(s.image.shape[0] for s in samples)
-    font = get_font(FONT_SIZE)
-    title_h = line_height(font) + GAP if titles else 0
-
+    if titles:  # cells at least as wide as each header word at the smallest size: no header is cut
+        cell_w = max(cell_w, *(text_size(word, get_font(MIN_FONT_SIZE))[0] for c in columns for word in c.split()))
     width = len(columns) * (cell_w + GAP) + GAP
-    height = title_h + len(samples) * (title_h + cell_h + GAP) + GAP
+    # Titles wrap (and shrink down to 8 px) to fit small images instead of being cut off.
+    headers = [fit_text_lines(name, cell_w, FONT_SIZE, MIN_FONT_SIZE) for name in columns] if titles else []
+    header_size = min((getattr(font, "size", FONT_SIZE) for font, _ in headers), default=FONT_SIZE)
+    headers = [fit_text_lines(name, cell_w, header_size, MIN_FONT_SIZE) for name in columns] if titles else []
+    header_h = max(_text_height(*h) for h in headers) + GAP if titles else 0
+    row_titles = [fit_text_lines(row_title(s, palette.num_classes, palette.ignore_index), width - 2 * GAP,
+                                 FONT_SIZE, MIN_FONT_SIZE) for s in samples] if titles else [None] * len(samples)
+
+    height = header_h + sum(cell_h + GAP + (_text_height(*t) + GAP if t else 0) for t in row_titles) + GAP
     grid = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(grid)
-    if titles:
-        for c, name in enumerate(columns):
-            draw.text((GAP + c * (cell_w + GAP), GAP), fit_text(draw, name, font, cell_w), fill=TEXT_COLOR,
-                      font=font)
+    for c, (font, lines) in enumerate(headers):
+        _draw_lines(draw, (GAP + c * (cell_w + GAP), GAP), font, lines)
 
-    y = title_h + GAP
-    for sample in samples:
-        if titles:
-            title = row_title(sample, palette.num_classes, palette.ignore_index)
-            draw.text((GAP, y), fit_text(draw, title, font, width - 2 * GAP), fill=TEXT_COLOR, font=font)
-            y += title_h
+    y = header_h + GAP
+    for sample, title in zip(samples, row_titles, strict=True):
+        if title:
+            _draw_lines(draw, (GAP, y), *title)
+            y += _text_height(*title) + GAP
         pictures = [sample.image]
         pictures += [colorize_labels(m, palette)[0] for m in (sample.pred, sample.gt) if m is not None]
         for c, picture in enumerate(pictures):
@@ -120,10 +126,11 @@ def render_compare_grid(samples: Sequence[CompareSample], palette: Palette, *, t
     return grid
 
 
-def fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
-    """``text``, cut with an ellipsis where it would run past ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=font) > width:
-        text = text[:-1]
-    return text + "…" if text else ""
+def _text_height(font, lines: list[str]) -> int:
+    return len(lines) * line_height(font)
+
+
+def _draw_lines(draw: ImageDraw.ImageDraw, origin: tuple[int, int], font, lines: list[str]) -> None:
+    x, y = origin
+    for i, line in enumerate(lines):
+        draw.text((x, y + i * line_height(font)), line, fill=TEXT_COLOR, font=font)
