@@ -16,13 +16,13 @@ pytestmark = pytest.mark.slow  # two processes that import torch
 # `segtool train` as torchrun runs it in each process; rank 1 dies (as kill -9 would) after one step.
 RANK_SCRIPT = """
 import os, sys
-from segtool.engine import train as train_module
-step = train_module.train_step
+from segtool.engine import train_step as step_module
+step = step_module.train_step
 def dying_step(run, *args, **kwargs):
     if int(os.environ["RANK"]) == 1 and run.state.step == 1:
         os._exit(9)
     return step(run, *args, **kwargs)
-train_module.train_step = dying_step
+step_module.train_step = dying_step
 from segtool.cli.app import main
 sys.argv = ["segtool", *sys.argv[1:]]
 main()

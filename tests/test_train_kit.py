@@ -19,7 +19,8 @@ from segtool.core.errors import Interrupted
 from segtool.engine.checkpoint import load_checkpoint
 from segtool.engine.launch import plan_training
 from segtool.engine.signals import StopRequest
-from segtool.engine.train import TrainState, train, train_step
+from segtool.engine.train import TrainState, train
+from segtool.engine.train_step import train_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

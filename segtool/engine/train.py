@@ -3,12 +3,12 @@
 Read top-down: a ``Run`` holds everything built for the run; ``train`` (1) sets up the runtime,
 (2) builds data, model, optimizer, schedule and loss, (3) restores a checkpoint when resuming,
 (4) loops over epochs (``train_one_epoch`` -> ``run_validation`` -> ``log_epoch`` ->
-``save_checkpoints``) and (5) returns a summary. Only rank 0 writes files or prints.
+``save_checkpoints``) and (5) returns a summary. Only rank 0 writes files or prints. One step and one
+stretch of steps live in ``train_step.py``; the log rows and checkpoints in ``train_records.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -18,39 +18,36 @@ from pathlib import Path
 import torch
 
 from segtool.core.console import is_quiet, notice, plural, progress, warn
-from segtool.core.errors import Interrupted, SegtoolError
+from segtool.core.errors import SegtoolError
 from segtool.data.sources import DataSource
 from segtool.engine import checkpoint as ckpt
-from segtool.engine.builders import Data, build_data, build_loss, build_model, build_optimizer, out_channels
+from segtool.engine.builders import Data, build_data, build_loss, build_model, build_optimizer
 from segtool.engine.config import ResolvedConfig, TrainConfig, to_yaml
 from segtool.engine.distributed import (
     DistInfo,
-    all_reduce_sum,
     cleanup_distributed,
     env_dist_info,
     init_distributed,
     lost_rank_error,
     rank_device,
-    sync_flags,
     unwrap,
     wrap_model,
 )
 from segtool.engine.estimate import RunEstimate
-from segtool.engine.evaluate import Validation, run_validation
-from segtool.engine.loaders import segtool_error_from_worker
+from segtool.engine.evaluate import run_validation
 from segtool.engine.run_control import check_class_metric, parse_val_every, record_validation
 from segtool.engine.run_dir import MetricsLog, create_run_dir, discard_failed_run, record_run
 from segtool.engine.schedules import build_scheduler, warmup_steps, with_warmup
 from segtool.engine.signals import StopRequest
 from segtool.engine.speed import (
-    autocast,
     channels_last,
     make_scaler,
     maybe_compile,
     seed_everything,
     set_deterministic,
-    to_device,
 )
+from segtool.engine.train_records import log_epoch, metric_text, save_and_stop, save_checkpoints
+from segtool.engine.train_step import check_finite, train_one_epoch
 
 
 @dataclass
@@ -184,201 +181,7 @@ def fast_forward(scheduler, steps: int) -> None:
             scheduler.step()
 
 
-# -- (4) one epoch --------------------------------------------------------------------------------
-
-def train_step(run: Run, batches: list) -> float:
-    """Forward, loss check and backward of each of the --accumulate batches, then one optimizer and
-    schedule step; returns the mean loss."""
-    run.optimizer.zero_grad(set_to_none=True)
-    total = 0.0
-    for i, (images, masks) in enumerate(batches):
-        images = to_device(images, run.device, run.config.channels_last)
-        masks = masks.to(run.device, non_blocking=True)
-        # DDP: gradients are all-reduced once, on the last accumulated batch.
-        no_sync = getattr(run.model, "no_sync", None) if i < len(batches) - 1 else None
-        with no_sync() if no_sync is not None else contextlib.nullcontext():
-            with autocast(run.device, run.config.amp):
-                output = forward(run, images)
-                loss = run.loss_fn(output, masks)
-            value = float(loss.detach())
-            # One tiny all_reduce per batch keeps ranks in lock-step on "stop" and "loss is not finite".
-            bad, stop = sync_flags(not math.isfinite(value), run.stop.signum, run.device)
-            if bad:
-                raise not_finite(run, f"loss is {value} at step {run.state.step + 1} (epoch {run.state.epoch + 1})")
-            if stop and not run.stop.requested:
-                run.stop.request(stop)
-            run.scaler.scale(loss / len(batches) if len(batches) > 1 else loss).backward()
-        total += value
-    if run.config.clip_grad:
-        run.scaler.unscale_(run.optimizer)
-        torch.nn.utils.clip_grad_norm_(unwrap(run.model).parameters(), run.config.clip_grad)
-    run.scaler.step(run.optimizer)
-    run.scaler.update()
-    if run.ema is not None:
-        run.ema.update(unwrap(run.model))
-    run.state.last_lr = current_lr(run)  # the lr this step used (logged), before the schedule moves on
-    run.scheduler.step()
-    return total / len(batches)
-
-
-def not_finite(run: Run, what: str) -> SegtoolError:
-    last = run.run_dir / "last.pt"
-    kept = f"the last good checkpoint is {last}" if last.is_file() else "no checkpoint was saved yet"
-    return SegtoolError(f"{what}: training stopped; {kept} (try a lower --lr, or no --amp)")
-
-
-def check_finite(run: Run, val: Validation) -> None:
-    """Before anything is logged or saved: a NaN validation loss or weight stops the run, so
-    last.pt and best.pt stay the last good ones."""
-    weights = unwrap(run.model).state_dict().values()
-    bad_weights = any(not bool(torch.isfinite(t).all()) for t in weights if t.is_floating_point())
-    bad_loss = val.loss is not None and not math.isfinite(val.loss)
-    bad, _ = sync_flags(bad_weights or bad_loss, None, run.device)
-    if bad:
-        what = "weights are not finite" if bad_weights else f"validation loss is {val.loss}"
-        raise not_finite(run, f"{what} after step {run.state.step} (epoch {run.state.epoch + 1})")
-
-
-def forward(run: Run, images: torch.Tensor):
-    """The model's forward; a --compile that fails on first use falls back to the eager model."""
-    if run.eager_model is None or run.model is run.eager_model:
-        return run.model(images)
-    try:
-        output = run.model(images)
-    except Exception as exc:  # noqa: BLE001 - torch.compile backends fail in many ways; eager still works
-        warn(f"--compile failed on first use ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
-             "continuing without it")
-        run.model = run.eager_model
-        return run.model(images)
-    run.eager_model = None  # compiled fine: no more fallback checks
-    return output
-
-
-def row_due(run: Run) -> bool:
-    """A metrics row (and maybe a validation) is due: epoch end, last step, or --val-every N steps."""
-    state = run.state
-    return (state.epoch_step >= run.steps_per_epoch or state.step >= run.total_steps
-            or (run.val_every.unit == "step" and run.val_every.due(state.step, state.epoch, False)))
-
-
-def next_batches(batches, count: int) -> list:
-    """Up to ``count`` (images, masks) batches; fewer at the end of the epoch."""
-    group = []
-    for _ in range(count):
-        try:
-            images, masks, _sizes = next(batches)
-        except StopIteration:
-            break
-        except SegtoolError as exc:
-            raise segtool_error_from_worker(exc) from None
-        group.append((images, masks))
-    return group
-
-
-def train_one_epoch(run: Run, bar, task, batches) -> dict:
-    """Train until a metrics row is due (epoch end, --val-every, --max-steps) or a stop is requested."""
-    state, partial = run.state, run.state.partial
-    run.model.train()
-    tic = time.perf_counter()
-    while not (row_due(run) and state.step != state.last_row_step):
-        group = next_batches(batches, run.config.accumulate)
-        if not group:
-            break
-        value = train_step(run, group)
-        state.step += 1
-        state.epoch_step += 1
-        partial["loss_sum"] += value * len(group)
-        partial["batches"] += len(group)
-        partial["images"] += sum(int(images.shape[0]) for images, _ in group)
-        if run.tensorboard is not None:
-            run.tensorboard.step(state.step, value, state_lr(run))
-        if run.on_step is not None:
-            run.on_step(run)
-        seconds = partial["seconds"] + time.perf_counter() - tic
-        bar.update(task, advance=1, stats=f"loss {value:.4f}  lr {state_lr(run):.3g}  "
-                                          f"{partial['images'] * run.dist.world_size / max(seconds, 1e-9):.1f} img/s")
-        if run.stop.requested:
-            break
-    partial["seconds"] += time.perf_counter() - tic
-    loss_sum, batches_done, images_done = all_reduce_sum(
-        [partial["loss_sum"], float(partial["batches"]), float(partial["images"])], run.device)
-    return {"train_loss": loss_sum / batches_done if batches_done else None,
-            "img_per_s": images_done / partial["seconds"] if partial["seconds"] > 0 else None}
-
-
-def current_lr(run: Run) -> float:
-    return float(run.optimizer.param_groups[0]["lr"])
-
-
-def state_lr(run: Run) -> float:
-    """The lr of the latest step (the optimizer already holds the next step's)."""
-    return run.state.last_lr if run.state.last_lr is not None else current_lr(run)
-
-
-# -- logging and checkpoints ----------------------------------------------------------------------
-
-def log_epoch(run: Run, train_stats: dict, val: Validation | None) -> dict:
-    scores = val.scores if val is not None else {}
-    row = {"epoch": run.state.epoch + 1, "step": run.state.step, "train_loss": train_stats["train_loss"],
-           "val_loss": val.loss if val is not None else None, "pixel_acc": scores.get("pixel_acc"),
-           "mean_acc": scores.get("mean_acc"), "miou": scores.get("miou"), "lr": state_lr(run), "img_per_s": train_stats["img_per_s"],
-           "elapsed": round(run.elapsed(), 3)}
-    if run.main:
-        run.log.append(row)
-        notice(f"epoch {row['epoch']}/{run.config.epochs}  step {row['step']}  "
-               f"loss {_num(row['train_loss'])}  val_loss {_num(row['val_loss'])}  mIoU {_num(row['miou'])}  "
-               f"pixel_acc {_num(row['pixel_acc'])}  lr {row['lr']:.3g}  {_num(row['img_per_s'], 1)} img/s  "
-               f"{row['elapsed']:.0f}s")
-    return row
-
-
-def _num(value, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def make_checkpoint(run: Run, metrics: dict | None = None, copies: tuple[str, ...] = ()) -> dict:
-    state = run.state
-    info = run.data.info
-    checkpoint = ckpt.build_checkpoint(
-        model_state=unwrap(run.model).state_dict(), model_name=run.config.model, num_classes=info.num_classes,
-        class_names=info.class_names, palette_colors=info.colors, ignore_color=info.ignore_color,
-        config=run.config.to_dict(), epoch=state.epoch, step=state.step, epoch_step=state.epoch_step,
-        optimizer=run.optimizer, scheduler=run.scheduler, scaler=run.scaler,
-        best={"metric": run.config.best_metric, "value": state.best_value, "epoch": state.best_epoch,
-              "step": state.best_step}, metrics=metrics)
-    checkpoint["ema"] = run.ema.state_dict() if run.ema is not None else None
-    checkpoint["state"] = {**state.__dict__, "elapsed": run.elapsed(), "partial": dict(state.partial)}
-    checkpoint["total_steps"] = run.total_steps
-    checkpoint["out_channels"] = out_channels(run.config, info.num_classes)
-    checkpoint["data"] = run.source.to_dict()
-    checkpoint["copies"] = list(copies)  # files made from this last.pt right after it is saved
-    return checkpoint
-
-
-def save_checkpoints(run: Run, metrics: dict, improved: bool) -> None:
-    """last.pt always; best.pt when val mIoU improved; epoch-NNN.pt every --save-every epochs."""
-    if not run.main:
-        return
-    copies = ["best.pt"] if improved else []
-    every = run.config.save_every
-    if every and run.state.epoch_step == 0 and run.state.epoch % every == 0:
-        copies.append(f"epoch-{run.state.epoch:03d}.pt")
-    last = ckpt.save_checkpoint(make_checkpoint(run, metrics, tuple(copies)), run.run_dir / "last.pt")
-    for name in copies:
-        ckpt.copy_atomic(last, run.run_dir / name)
-
-
-def save_and_stop(run: Run) -> None:
-    """Signal received: save a resumable checkpoint of the finished steps, then exit 130/143."""
-    if run.main:
-        ckpt.save_checkpoint(make_checkpoint(run), run.run_dir / "last.pt")
-    where = ckpt.position(run.state.epoch, run.state.epoch_step)
-    raise Interrupted(f"{run.stop.name or 'stop'} received at step {run.state.step} ({where}); saved "
-                      f"{run.run_dir / 'last.pt'} — continue with --resume {run.run_dir / 'last.pt'}",
-                      run.stop.exit_code)
-
-
-# -- the loop -------------------------------------------------------------------------------------
+# -- (4) the loop -------------------------------------------------------------------------------------
 
 def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, run_dir: Path, *,
           resume: dict | None = None, stop: StopRequest | None = None,
@@ -540,6 +343,6 @@ def summarize(run: Run, last: dict) -> None:
     steps = f"{state.step} step{'s' if state.step != 1 else ''}"
     notice(f"done: {steps} ({ckpt.position(state.epoch, state.epoch_step)}) in {int(minutes)}m{seconds:04.1f}s; "
            f"{best}; "
-           f"last: mIoU {_num(last.get('miou'))}, pixel acc {_num(last.get('pixel_acc'))}; "
+           f"last: mIoU {metric_text(last.get('miou'))}, pixel acc {metric_text(last.get('pixel_acc'))}; "
            f"stopped: {state.stop_reason}")
     notice(f"run dir: {run.run_dir} (config.yaml, metrics.jsonl, metrics.csv, last.pt, best.pt)")
