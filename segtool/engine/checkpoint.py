@@ -96,8 +96,35 @@ def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
     return path
 
 
+# best.pt serves evaluate / predict / export / compare-runs: it keeps the weights (and EMA weights)
+# and what reads them, not the optimizer, scheduler, scaler and RNG states that only resuming needs
+# (an fcn8 run wrote 2 x 243 MB; best.pt is now ~half). Resume from last.pt or epoch-NNN.pt.
+WEIGHTS_ONLY_COPIES = ("best.pt",)
+RESUME_ONLY_KEYS = ("optimizer", "scheduler", "scaler", "rng")
+
+
+def weights_only(checkpoint: dict) -> dict:
+    """``checkpoint`` without the states only resuming needs, marked ``resumable: False``."""
+    kept = {k: v for k, v in checkpoint.items() if k not in RESUME_ONLY_KEYS and k != "path"}
+    return {**kept, "resumable": False}
+
+
+def check_resumable(checkpoint: dict) -> None:
+    """A weights-only checkpoint (best.pt) cannot continue a run: say which file can."""
+    if checkpoint.get("resumable", True) is False:
+        where = Path(checkpoint.get("path", "best.pt"))
+        raise SegtoolError(f"{where}: holds the weights only (no optimizer, schedule or RNG state), so a run "
+                           f"cannot resume from it; resume from {where.with_name('last.pt')} or an epoch-NNN.pt "
+                           "(best.pt is for evaluate, predict and export)")
+
+
 def copy_atomic(src: Path, dst: Path) -> None:
-    """Copy through a temp file beside ``dst``, so ``dst`` is the old file or the new one, never half."""
+    """Copy the checkpoint ``src`` to ``dst`` through a temp file beside it, so ``dst`` is the old
+    file or the new one, never half; a ``WEIGHTS_ONLY_COPIES`` name gets the weights-only form."""
+    if Path(dst).name in WEIGHTS_ONLY_COPIES:
+        checkpoint = torch.load(src, map_location="cpu", weights_only=True)
+        save_checkpoint(weights_only(checkpoint), dst)
+        return
     with open(src, "rb") as source, atomic_open(dst, "wb", force=True) as handle:
         shutil.copyfileobj(source, handle, 1 << 20)
 

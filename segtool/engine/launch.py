@@ -14,8 +14,9 @@ from pathlib import Path
 
 from segtool.core.console import notice
 from segtool.data.sources import DataSource, find_data_source, should_use_demo
-from segtool.engine.checkpoint import check_compatible, load_checkpoint, position
-from segtool.engine.config import DEMO_DATA, ResolvedConfig, load_yaml_config, resolve_config, to_yaml
+from segtool.engine.checkpoint import check_compatible, check_resumable, load_checkpoint, position
+from segtool.engine.config import DEMO_DATA, load_yaml_config
+from segtool.engine.config_layers import ResolvedConfig, resolve_config, to_yaml
 from segtool.engine.run_dir import check_run_dir, default_run_dir, find_latest_run
 
 
@@ -31,7 +32,9 @@ class TrainPlan:
 def find_resume_checkpoint(resume: str, model: str, out: Path | None) -> dict | None:
     """``--resume PATH`` (a checkpoint file or run dir) or ``auto`` (latest run of this model, if any)."""
     if resume != "auto":
-        return load_checkpoint(resume)
+        checkpoint = load_checkpoint(resume)
+        check_resumable(checkpoint)  # best.pt holds weights only
+        return checkpoint
     if out is not None:
         candidate = out / "last.pt"
         return load_checkpoint(candidate) if candidate.is_file() else None
