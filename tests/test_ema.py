@@ -57,7 +57,8 @@ def test_ema_state_round_trip_continues_the_same_average():
 @pytest.mark.parametrize("decay", [0.0, 1.0, 1.5, -0.1])
 def test_ema_decay_outside_0_1_is_refused(decay):
     from segtool.core.errors import SegtoolError
-    from segtool.engine.config import TrainConfig, validate
+    from segtool.engine.config import TrainConfig
+    from segtool.engine.config_layers import validate
 
     with pytest.raises(SegtoolError, match=r"--ema DECAY must be in \(0, 1\)"):
         validate(TrainConfig(ema=decay))

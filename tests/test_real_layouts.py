@@ -134,7 +134,7 @@ def test_segnet_camvid_detected(tmp_path):
 
 
 def test_val_fraction_option_validated():
-    from segtool.engine.config import resolve_config
+    from segtool.engine.config_layers import resolve_config
     from segtool.models import get_model_info
 
     with pytest.raises(SegtoolError, match="--val-fraction"):

@@ -66,7 +66,7 @@ def test_warmup_ratio_counts_the_runs_steps():
 
 
 def test_lr_sets_the_one_cycle_peak_of_the_fcn8_recipe():
-    from segtool.engine.config import resolve_config
+    from segtool.engine.config_layers import resolve_config
     from segtool.models import get_model_info
 
     info = get_model_info("fcn8")

@@ -22,7 +22,8 @@ from segtool.core.errors import SegtoolError
 from segtool.data.sources import DataSource
 from segtool.engine import checkpoint as ckpt
 from segtool.engine.builders import Data, build_data, build_loss, build_model, build_optimizer
-from segtool.engine.config import ResolvedConfig, TrainConfig, to_yaml
+from segtool.engine.config import TrainConfig
+from segtool.engine.config_layers import ResolvedConfig, to_yaml
 from segtool.engine.distributed import (
     DistInfo,
     cleanup_distributed,
