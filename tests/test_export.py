@@ -103,6 +103,7 @@ def test_exported_program_round_trip(cli, checkpoint, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_torchscript_refuses_the_fused_head_and_exports_the_layered_one(cli, checkpoint, tmp_path):
     out = tmp_path / "model.pt"
     result = cli("export", checkpoint, "-o", out)
