@@ -114,7 +114,11 @@ def render_output(image: np.ndarray, labels: np.ndarray, palette, fmt: str, alph
 def predict_files(predictor: Predictor, paths: Iterable[Path], destination: Callable[[Path], Path | str], *,
                   palette, fmt: str = "index", alpha: float = 0.5, batch_size: int = 4, skip_bad: bool = False,
                   force: bool = False, on_image: Callable[[], None] | None = None) -> PredictReport:
-    """Label every image and write ``destination(path)`` (``-`` = stdout)."""
+    """Label every image and write ``destination(path)`` (``-`` = stdout), one step after another.
+
+    The plain reference loop; `segtool predict` runs ``engine.batch_predict.predict_many`` (same
+    masks, decoding and writing overlapped with the model, batches grouped by size).
+    """
     from segtool.core.io import save_image
 
     if fmt not in OUTPUT_FORMATS:
