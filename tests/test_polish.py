@@ -130,3 +130,40 @@ def test_compare_titles_wrap_to_small_images_instead_of_being_cut(tmp_path):
     titled = render_compare_grid([sample], get_palette("voc"), titles=True)
     assert titled.width > plain.width  # cells widen to fit "prediction" at the smallest size
     assert titled.height > plain.height + 3 * 9  # header + a row title of several lines
+
+
+@pytest.mark.parametrize(("option", "value"), [("--lr", "nan"), ("--lr", "inf"), ("--lr", "0"),
+                                               ("--style-weight", "nan"), ("--feather", "-inf")])
+def test_stylize_refuses_non_finite_or_non_positive_numbers_in_one_line(cli, tmp_path, option, value):
+    result = cli("stylize", tmp_path / "a.jpg", tmp_path / "b.jpg", "-o", tmp_path / "out.png", option, value)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {option}: must be a") and len(result.stderr.splitlines()) == 1
+
+
+def test_style_config_validate_refuses_nan():
+    from segtool.core.errors import SegtoolError
+    from segtool.style import StyleConfig
+
+    with pytest.raises(SegtoolError, match="--lr must be a positive finite number"):
+        StyleConfig(lr=float("nan")).validate()
+
+
+def test_nms_reads_stdin_once(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_text("0.1\n0.2\n")  # a file named "-": "-" still means stdin
+    boxes = "0,0,10,10\n1,1,10,10\n"
+    twice = cli("nms", "-", "--scores", "-", input=boxes)
+    assert twice.exit_code == 2 and "only one input can be - (stdin)" in twice.stderr
+    (tmp_path / "b.csv").write_text(boxes)
+    from_stdin = cli("nms", "b.csv", "--scores", "-", input="0.9\n0.2\n")
+    assert from_stdin.exit_code == 0, from_stdin.stderr
+    assert from_stdin.stdout.split() == ["0"]  # the stdin scores (box 0 best), not the file "-" (box 1)
+
+    from segtool.core.errors import SegtoolError
+    from segtool.ops.boxes.box_table import table_values
+    from segtool.ops.boxes.read_table import read_box_table
+
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(boxes))
+    table = read_box_table("-", None)
+    with pytest.raises(SegtoolError, match="stdin already gave the boxes"):
+        table_values(table, "-", "--scores")

@@ -355,6 +355,10 @@ def nms(
     from segtool.ops.boxes.output import write_kept
 
     style = _style(json_out, csv_out)
+    stdin_uses = [name for name, spec in (("BOXES", boxes), ("--scores", scores), ("--classes", classes)) if spec == "-"]
+    if len(stdin_uses) > 1:
+        raise typer.BadParameter(f"only one input can be - (stdin), not {' and '.join(stdin_uses)}",
+                                 param_hint=stdin_uses[-1])
     (table,), (xyxy,) = _read_box_sets([boxes], [], in_format, fix, group, keep=[scores, classes or ""])
     score_values = torch.from_numpy(table_values(table, scores, "--scores"))
     class_values = class_ids = None

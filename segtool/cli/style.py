@@ -124,6 +124,9 @@ def stylize(
     from segtool.core.console import set_quiet
 
     set_quiet(quiet)
+    _check_numbers({"--lr": (lr, True), "--style-scale": (style_scale, True), "--content-weight": (content_weight, False),
+                    "--style-weight": (style_weight, False), "--tv-weight": (tv_weight, False),
+                    "--tv-smoothing": (tv_smoothing, False), "--feather": (feather, False)})
     from segtool.style.config import parse_blend, parse_names, parse_scales
     from segtool.style.images import parse_size
 
@@ -200,6 +203,18 @@ def stylize(
                    "losses": result.losses, "seconds": result.seconds, "stages": result.stages,
                    "memory_estimate_bytes": result.memory_estimate, "config": config.to_dict(),
                    **({"regions": plan.to_dict(), "feather": feather} if mask is not None else {})})
+
+
+def _check_numbers(values: dict[str, tuple[float | None, bool]]) -> None:
+    """Float options: finite, and positive (True) or non-negative (False); nan passes a plain ``<= 0``."""
+    import math
+
+    for name, (value, positive) in values.items():
+        if value is None:
+            continue
+        if not math.isfinite(value) or (value <= 0 if positive else value < 0):
+            need = "a positive" if positive else "a non-negative"
+            raise typer.BadParameter(f"must be {need} finite number, got {value:g}", param_hint=name)
 
 
 def _check_region_options(styles: list[Path], mask: str | None, specs: list[str], default: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from segtool.core.errors import SegtoolError
@@ -79,18 +80,20 @@ class StyleConfig:
             raise SegtoolError(f"--optimizer: unknown {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}")
         if self.steps < 1:
             raise SegtoolError(f"--steps must be at least 1, got {self.steps}")
-        if self.learning_rate <= 0:
-            raise SegtoolError(f"--lr must be positive, got {self.learning_rate}")
+        # `not x > 0` rather than `x <= 0`: nan compares false both ways and must fail too.
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise SegtoolError(f"--lr must be a positive finite number, got {self.learning_rate}")
         for name in ("content_weight", "style_weight", "tv_weight"):
-            if getattr(self, name) < 0:
-                raise SegtoolError(f"--{name.replace('_', '-')} must not be negative")
-        if self.tv_epsilon < 0:
-            raise SegtoolError(f"--tv-smoothing must not be negative, got {self.tv_epsilon}")
-        if self.style_scale <= 0:
-            raise SegtoolError(f"--style-scale must be positive, got {self.style_scale}")
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise SegtoolError(f"--{name.replace('_', '-')} must be a non-negative finite number")
+        if not (math.isfinite(self.tv_epsilon) and self.tv_epsilon >= 0):
+            raise SegtoolError(f"--tv-smoothing must be a non-negative finite number, got {self.tv_epsilon}")
+        if not (math.isfinite(self.style_scale) and self.style_scale > 0):
+            raise SegtoolError(f"--style-scale must be a positive finite number, got {self.style_scale}")
         if styles < 1:
             raise SegtoolError("give at least one style image")
-        if self.style_blend is not None and (min(self.style_blend) < 0 or sum(self.style_blend) <= 0):
+        if self.style_blend is not None and (not all(math.isfinite(w) and w >= 0 for w in self.style_blend)
+                                             or sum(self.style_blend) <= 0):
             raise SegtoolError("--style-blend: weights must be non-negative and not all zero")
         self.blend_weights(styles)
         self.content_layers = check_layer_names(self.content_layers, "--content-layers")

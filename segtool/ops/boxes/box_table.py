@@ -159,8 +159,12 @@ def table_values(table: BoxTable, spec: str, option: str, *, numeric: bool = Tru
     n = len(table)
     if spec in table.extra:
         values, source = table.extra[spec], f"{table.source} column {spec!r}"
-    elif Path(spec).is_file() or (is_stdio(spec) and table.source != "<stdin>"):
-        values, source = np.array(_read_value_file(spec), dtype=object), spec if not is_stdio(spec) else "<stdin>"
+    elif is_stdio(spec):  # "-" is stdin even beside a file named "-"; it can be read once
+        if table.source == "<stdin>":
+            raise SegtoolError(f"{option} -: stdin already gave the boxes; give {option} a file, a column or a list")
+        values, source = np.array(_read_value_file(spec), dtype=object), "<stdin>"
+    elif Path(spec).is_file():
+        values, source = np.array(_read_value_file(spec), dtype=object), spec
     elif "," in spec or _is_number(spec):
         values, source = np.array([v.strip() for v in spec.split(",")]), option
     else:
