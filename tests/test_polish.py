@@ -167,3 +167,22 @@ def test_nms_reads_stdin_once(cli, tmp_path, monkeypatch):
     table = read_box_table("-", None)
     with pytest.raises(SegtoolError, match="stdin already gave the boxes"):
         table_values(table, "-", "--scores")
+
+
+def test_default_threads_is_one_on_two_cores_and_torch_choice_above(cli, tmp_path, monkeypatch):
+    import torch
+
+    from segtool.core import device
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(device.os, "cpu_count", lambda: 8)
+        assert device.default_threads() is None
+        monkeypatch.setattr(device.os, "cpu_count", lambda: 2)
+        assert device.default_threads() == 1
+        (tmp_path / "b.csv").write_text("0,0,10,10\n")
+        result = cli("iou", tmp_path / "b.csv", "--device", "cpu")  # no --threads: the default
+        assert result.exit_code == 0, result.stderr
+        assert "device: cpu, 1 thread\n" in result.stderr
+    finally:
+        torch.set_num_threads(before)

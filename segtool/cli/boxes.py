@@ -67,10 +67,10 @@ def _device(runtime: Runtime):
     """The torch device, named on stderr only where it matters: another device than the CPU, or
     --device / --threads given (box work is small; a line on every CPU run is noise)."""
     from segtool.core.console import notice
-    from segtool.core.device import resolve_device
+    from segtool.core.device import default_threads, resolve_device
 
-    dev = resolve_device(runtime.device_spec, npu_transfer=runtime.npu_transfer, threads=runtime.threads,
-                         announce=False)
+    threads = runtime.threads if runtime.threads is not None else default_threads()
+    dev = resolve_device(runtime.device_spec, npu_transfer=runtime.npu_transfer, threads=threads, announce=False)
     if dev.type != "cpu" or runtime.device_spec != "auto" or runtime.threads is not None:
         import torch
 

@@ -64,7 +64,10 @@ class Runtime:
     threads: int | None = None
 
     def device(self):
-        return device_from_options(self.device_spec, self.npu_transfer, self.threads)
+        from segtool.core.device import default_threads
+
+        threads = self.threads if self.threads is not None else default_threads()
+        return device_from_options(self.device_spec, self.npu_transfer, threads)
 
 
 _RUNTIME_PARAMETERS = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)

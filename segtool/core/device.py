@@ -10,6 +10,7 @@ that is not available is a ``SegtoolError`` that says why and what to install.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from dataclasses import dataclass
 
@@ -99,6 +100,15 @@ def device_report() -> dict:
 def _check_index(kind: str, index: int | None, count: int):
     if index is not None and index >= count:
         raise SegtoolError(f"device {kind}:{index} requested but only {count} {kind} device(s) exist")
+
+
+def default_threads() -> int | None:
+    """1 on machines with at most 2 cores, else None (torch's choice).
+
+    There, 2 OpenMP threads run 2-4x slower as soon as another job takes a core (train demo,
+    evaluate, predict, iou: benchmarks/README.md, benchmarks/threads.py); 1 thread loses at most 2x
+    on an idle machine."""
+    return 1 if (os.cpu_count() or 1) <= 2 else None
 
 
 def resolve_device(spec: str = "auto", *, npu_transfer: bool = False, threads: int | None = None,

@@ -6,11 +6,11 @@ The options themselves (``TrainConfig``, one field per option) and value parsing
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from segtool.core.device import default_threads
 from segtool.core.errors import SegtoolError
 from segtool.engine.config import (
     DEMO_PRESET,
@@ -71,10 +71,10 @@ def resolve_config(model: str, model_info, file_values: dict | None = None, cli_
     if use_demo:
         # The model's own demo values (recipe["demo"], e.g. a higher lr without pretraining) win.
         preset = {**DEMO_PRESET, **dict((getattr(model_info, "recipe", None) or {}).get("demo") or {})}
-        if (os.cpu_count() or 1) <= 2:
+        if default_threads() is not None:
             # On 2 cores, 2 OpenMP threads run 2-4x slower as soon as anything else takes a core;
             # one thread keeps the demo at ~3.5 min whatever else runs (benchmarks/README.md).
-            preset["threads"] = 1
+            preset["threads"] = default_threads()
         before = {k: (values[k], sources[k]) for k in preset}
         overlay({k: coerce_value(k, v) for k, v in preset.items()}, "demo preset")
         demo_changes = {k: (old, values[k], source) for k, (old, source) in before.items() if old != values[k]}
