@@ -130,13 +130,13 @@ def test_resume_cleans_temp_files_and_remakes_an_interrupted_copy(tiny_demo, tmp
     with pytest.raises(Interrupted, match=r"at step 5 \(epoch 2, 1 step in\)"):
         _run(tiny_demo, run_dir, save_every=1, on_step=stop_in_epoch_2)
     # What a kill -9 during epoch 1's copies would have left: epoch-001.pt never written, temp files.
-    (run_dir / "epoch-001.pt").unlink()
     saved = load_checkpoint(run_dir / "last.pt")
     saved_copies = saved["copies"]
     assert saved_copies == []  # the SIGTERM save made no copies; fake the epoch-1 save instead
-    epoch1 = torch.load(run_dir / "best.pt", weights_only=True)
+    epoch1 = torch.load(run_dir / "epoch-001.pt", weights_only=True)  # a full copy (best.pt: weights only)
     assert epoch1["copies"] == ["best.pt", "epoch-001.pt"] and epoch1["step"] == 4
-    (run_dir / "last.pt").write_bytes((run_dir / "best.pt").read_bytes())
+    (run_dir / "last.pt").write_bytes((run_dir / "epoch-001.pt").read_bytes())
+    (run_dir / "epoch-001.pt").unlink()
     (run_dir / ".epoch-001.pt.tmp").write_bytes(b"half a checkpoint")
     (run_dir / ".last.pt.k2j3.tmp").write_bytes(b"half a checkpoint")
     (run_dir / ".notes.tmp").write_text("not ours")
