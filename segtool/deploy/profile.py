@@ -104,7 +104,7 @@ def render_profile(report: dict) -> None:
     frozen = [row for row in report["variants"] if row["trainable_params"] != row["params"]]
     notes += [f"trainable parameters: {row['trainable_params']:,} of {row['params']:,}" for row in frozen]
     if report["checkpoint_bytes"] is not None:
-        notes.append(f"checkpoint file: {_mb(report['checkpoint_bytes'])} (weights, optimizer state, RNG)")
+        notes.append(f"checkpoint file: {_mb(report['checkpoint_bytes'])} on disk (last.pt adds optimizer state)")
     console.print("\n".join(notes), markup=False, highlight=False)
     if not any("eval" in row for row in report["variants"]):
         return
