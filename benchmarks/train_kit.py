@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 from segtool.engine.distributed import sync_flags  # noqa: E402
 from segtool.engine.ema import ModelEma  # noqa: E402
 from segtool.engine.inference import TTA, model_logits  # noqa: E402
+from segtool.engine.run_state import TrainState  # noqa: E402
 from segtool.engine.schedules import build_scheduler  # noqa: E402
 from segtool.engine.speed import autocast, to_device  # noqa: E402
-from segtool.engine.train import TrainState  # noqa: E402
 from segtool.engine.train_step import current_lr, forward, train_step  # noqa: E402
 from segtool.models import create_model  # noqa: E402
 from segtool.ops.losses import SegmentationLoss  # noqa: E402

@@ -18,8 +18,9 @@ from _train_helpers import TINY_MODEL, train_args
 from segtool.core.errors import Interrupted
 from segtool.engine.checkpoint import load_checkpoint
 from segtool.engine.launch import plan_training
+from segtool.engine.run_state import TrainState
 from segtool.engine.signals import StopRequest
-from segtool.engine.train import TrainState, train
+from segtool.engine.train import train
 from segtool.engine.train_step import train_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")

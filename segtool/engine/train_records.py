@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from segtool.core.console import notice
 from segtool.core.errors import Interrupted
 from segtool.engine import checkpoint as ckpt
 from segtool.engine.builders import out_channels
 from segtool.engine.distributed import unwrap
 from segtool.engine.evaluate import Validation
+from segtool.engine.run_state import Run
 from segtool.engine.train_step import state_lr
-
-if TYPE_CHECKING:
-    from segtool.engine.train import Run
 
 
 def log_epoch(run: Run, train_stats: dict, val: Validation | None) -> dict:

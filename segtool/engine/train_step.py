@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -18,10 +17,8 @@ from segtool.core.errors import SegtoolError
 from segtool.engine.distributed import all_reduce_sum, sync_flags, unwrap
 from segtool.engine.evaluate import Validation
 from segtool.engine.loaders import segtool_error_from_worker
+from segtool.engine.run_state import Run
 from segtool.engine.speed import autocast, to_device
-
-if TYPE_CHECKING:
-    from segtool.engine.train import Run
 
 
 def train_step(run: Run, batches: list) -> float:
