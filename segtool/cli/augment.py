@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from segtool.cli.options import Force, Quiet
+from segtool.cli.options import Force, Quiet, keyword_parameters, with_parameters
 
 app = typer.Typer()
 
@@ -34,11 +34,7 @@ def _with_train_options(command):
     model = inspect.Parameter("model", keyword, default="fcn8", annotation=Annotated[str, _opt(
         "--model", "-m", help="Model whose recipe (crop, scale, normalisation...) to apply.")])
     train = [p for p in config_parameters() if p.name not in ("model", "data")]
-    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is keyword]
-    params = [data, model, *own, *train]
-    command.__signature__ = inspect.Signature(params)
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    return command
+    return with_parameters(command, [data, model, *keyword_parameters(command), *train])
 
 
 @app.command("show-augment")
@@ -66,9 +62,7 @@ def show_augment(
 
     Example: segtool show-augment data/VOCdevkit --model fcn8 --scale 0.5,2.0 --rotation 10 -n 8 -o aug.png
     """
-    from segtool.core.console import set_quiet
 
-    set_quiet(quiet)
     indices = _parse_indices(index)
     if output is None and not term:
         raise typer.BadParameter("give an output file (- for stdout) or use --term", param_hint="--output")

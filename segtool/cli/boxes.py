@@ -299,11 +299,10 @@ def box_convert(
     CSV stays CSV (header renamed, other columns kept), JSON lines stay JSON lines, a JSON
     document stays a JSON document. Runs on the CPU: it is text in, text out.
     """
-    from segtool.core.console import notice, plural, set_quiet
+    from segtool.core.console import notice, plural
     from segtool.core.io import atomic_open, is_stdio
     from segtool.ops.boxes.stream import convert_box_file
 
-    set_quiet(quiet)
     if normalize and denormalize:
         raise typer.BadParameter("give --normalize or --denormalize, not both")
     image_size = hw_option(size, "--size", square=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from segtool.cli.infer import Tta, tta_option
-from segtool.cli.options import Json, Runtime, with_runtime
+from segtool.cli.options import DataFormat, DataRoot, Json, Runtime, ScoreSplit, with_runtime
 
 app = typer.Typer()
 
@@ -17,11 +17,9 @@ app = typer.Typer()
 def compare_runs(
     a: Annotated[Path, typer.Argument(help="Checkpoint A (the baseline).")],
     b: Annotated[Path, typer.Argument(help="Checkpoint B.")],
-    data: Annotated[str | None, typer.Option("--data", help="Dataset root (default: the one A was trained on).",
-                                             show_default=False)] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="voc | camvid | folder | demo (default: detected).",
-                                            show_default=False)] = None,
-    split: Annotated[str, typer.Option("--split", help="Split to score.")] = "val",
+    data: DataRoot = None,
+    fmt: DataFormat = None,
+    split: ScoreSplit = "val",
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Paired bootstrap resamples for the 95% "
                                            "CI of the mIoU difference (0 = none).")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,

@@ -42,12 +42,11 @@ def _convert_masks(command: str, what: str, convert, inputs: list[str], output: 
     with a progress bar, then report pixels whose ``what`` (colours / labels) the palette lacks."""
     if (output is None) == (out_dir is None):
         raise typer.BadParameter("give exactly one of -o/--output or --out-dir", param_hint="--output")
-    from segtool.core.console import progress, set_quiet
+    from segtool.core.console import progress
     from segtool.core.io import iter_input_paths, plan_outputs
     from segtool.data.images import IMAGE_EXTENSIONS
     from segtool.data.palettes import get_palette
 
-    set_quiet(quiet)
     pal = get_palette(palette)
     plan = plan_outputs(iter_input_paths(inputs, IMAGE_EXTENSIONS), output, out_dir, force)
     with progress() as bar:
@@ -83,10 +82,9 @@ def palette_cmd(
     quiet: Quiet = False,
 ) -> None:
     """Print a palette: index, name and colour of every class (with swatches on a terminal)."""
-    from segtool.core.console import emit_json, emit_line, set_quiet
+    from segtool.core.console import emit_json, emit_line
     from segtool.data.palettes import get_palette, list_palettes
 
-    set_quiet(quiet)
     if name is None:
         summary = [{"name": n, "num_classes": get_palette(n).num_classes} for n in list_palettes()]
         if json_out:
@@ -179,10 +177,9 @@ def make_demo_data(
     quiet: Quiet = False,
 ) -> None:
     """Write a small synthetic dataset in the VOC layout (shapes on a textured background)."""
-    from segtool.core.console import emit_json, notice, set_quiet
+    from segtool.core.console import emit_json, notice
     from segtool.data.demo import make_demo_dataset, read_manifest
 
-    set_quiet(quiet)
     root = make_demo_dataset(out_dir, train=train, val=val, size=size, classes=classes, seed=seed, force=force)
     manifest = read_manifest(root)
     notice(f"wrote {root}: {train} train + {val} val images, {size}x{size}, classes "
@@ -218,12 +215,11 @@ def voc_stats(
     quiet: Quiet = False,
 ) -> None:
     """Statistics of a segmentation dataset: sizes, class pixels and images, void share, class weights."""
-    from segtool.core.console import emit_json, plural, progress, set_quiet
+    from segtool.core.console import emit_json, plural, progress
     from segtool.core.paths import default_voc_root
     from segtool.data.stats import SPLIT_CHOICES, dataset_stats, default_workers
     from segtool.data.stats_report import render_stats
 
-    set_quiet(quiet)
     _choice(fmt, FORMATS, "--format")
     _choice(split, SPLIT_CHOICES, "--split")
     crop_hw = hw_option(crop, "--crop")

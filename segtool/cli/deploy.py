@@ -87,12 +87,11 @@ def export(
     quiet: Quiet = False,
 ) -> None:
     """Export CHECKPOINT for deployment, verified against the eager model before it is written."""
-    from segtool.core.console import emit_json, notice, set_quiet
+    from segtool.core.console import emit_json, notice
     from segtool.deploy.export import export_checkpoint
     from segtool.deploy.source import resolve_source
     from segtool.engine.config import parse_key_values
 
-    set_quiet(quiet)
     hw = hw_option(static, "--static")
     if dynamic and hw is not None:
         raise typer.BadParameter("give --dynamic or --static HxW, not both", param_hint="--dynamic")

@@ -30,10 +30,9 @@ def download(
     quiet: Quiet = False,
 ) -> None:
     """Download a real dataset, check its file counts and lists, and only then put it at DIR."""
-    from segtool.core.console import notice, progress, set_quiet
+    from segtool.core.console import notice, progress
     from segtool.data.download import NAMES, install
 
-    set_quiet(quiet)
     if name not in NAMES:
         raise typer.BadParameter(f"expected one of {', '.join(NAMES)}, got {name!r}", param_hint="NAME")
     with progress() as bar:

@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from segtool.cli.options import Force, Json, Runtime, hw_option, with_runtime
+from segtool.cli.options import (
+    DataFormat,
+    DataRoot,
+    Force,
+    Json,
+    Runtime,
+    ScoreSplit,
+    hw_option,
+    with_runtime,
+)
 
 app = typer.Typer()
 
@@ -41,11 +50,9 @@ def tta_option(text: str | None):
 @with_runtime
 def evaluate(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint from `segtool train` (last.pt / best.pt).")],
-    data: Annotated[str | None, typer.Option("--data", help="Dataset root (default: the one it was trained on).",
-                                             show_default=False)] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="voc | camvid | folder | demo (default: detected).",
-                                            show_default=False)] = None,
-    split: Annotated[str, typer.Option("--split", help="Split to score.")] = "val",
+    data: DataRoot = None,
+    fmt: DataFormat = None,
+    split: ScoreSplit = "val",
     palette: Annotated[str | None, typer.Option("--palette", help="Palette for colour masks.",
                                                 show_default=False)] = None,
     binary: Annotated[bool, typer.Option("--binary", help="Binary masks: grey values >= 128 are class 1 "

@@ -12,10 +12,9 @@ app = typer.Typer()
 @app.command("info")
 def info(json_out: Json = False, quiet: Quiet = False) -> None:
     """Show versions, available devices, cached backbone weights and where datasets are looked for."""
-    from segtool.core.console import emit_json, set_quiet
+    from segtool.core.console import emit_json
     from segtool.core.system_info import collect_info, render_info
 
-    set_quiet(quiet)
     report = collect_info()
     if json_out:
         emit_json(report)

@@ -21,10 +21,9 @@ def models(
 ) -> None:
     """List models: parameters for 21 classes, input-size rule, normalisation, backbone weights
     (and whether they are in the torch cache), default crop and training recipe."""
-    from segtool.core.console import emit_json, set_quiet
+    from segtool.core.console import emit_json
     from segtool.models.listing import describe_models, render_models_table
 
-    set_quiet(quiet)
     rows = describe_models(names or None)
     if json_out:
         emit_json(rows)

@@ -31,7 +31,16 @@ NpuTransfer = Annotated[bool, typer.Option(
     rich_help_panel=DEVICE_PANEL)]
 Threads = Annotated[int | None, typer.Option(
     "--threads", min=1, help="CPU threads for torch (default: torch's choice).", rich_help_panel=DEVICE_PANEL)]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No notices on stderr (errors still show).")]
+def _apply_quiet(value: bool) -> bool:
+    # Applied while the options are parsed, so no command body has to remember it.
+    from segtool.core.console import set_quiet
+
+    set_quiet(bool(value))
+    return value
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No notices on stderr (errors still show).",
+                                     callback=_apply_quiet)]
 Json = Annotated[bool, typer.Option("--json", help="Write the result as JSON on stdout.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
 
@@ -97,3 +106,28 @@ def with_runtime(command):
     if signature.return_annotation is not inspect.Signature.empty:
         run.__annotations__["return"] = signature.return_annotation
     return run
+
+
+def keyword_parameters(command) -> list:
+    """A command function's keyword-only parameters (its own options, declared after ``*``)."""
+    import inspect
+
+    return [p for p in inspect.signature(command, eval_str=True).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def with_parameters(command, params: list):
+    """Give ``command`` the signature ``params`` (built programmatically, e.g. from TrainConfig fields)."""
+    import inspect
+
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+# Shared by the commands that score checkpoints on a dataset (evaluate, compare-runs).
+DataRoot = Annotated[str | None, typer.Option(
+    "--data", help="Dataset root (default: the one the checkpoint was trained on).", show_default=False)]
+DataFormat = Annotated[str | None, typer.Option(
+    "--format", help="voc | camvid | folder | demo (default: detected).", show_default=False)]
+ScoreSplit = Annotated[str, typer.Option("--split", help="Split to score.")]

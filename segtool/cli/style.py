@@ -121,9 +121,7 @@ def stylize(
     segtool predict best.pt photo.jpg -o - | segtool stylize photo.jpg --mask - --style person=none
     --style background=starry.jpg -o out.png
     """
-    from segtool.core.console import set_quiet
 
-    set_quiet(quiet)
     _check_numbers({"--lr": (lr, True), "--style-scale": (style_scale, True), "--content-weight": (content_weight, False),
                     "--style-weight": (style_weight, False), "--tv-weight": (tv_weight, False),
                     "--tv-smoothing": (tv_smoothing, False), "--feather": (feather, False)})

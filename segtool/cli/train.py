@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 
-from segtool.cli.options import Device, Force, NpuTransfer, Quiet, Threads
+from segtool.cli.options import (
+    Device,
+    Force,
+    NpuTransfer,
+    Quiet,
+    Threads,
+    keyword_parameters,
+    with_parameters,
+)
 from segtool.engine.config import OUTPUT, PANELS, TrainConfig, cli_flag
 
 app = typer.Typer()
@@ -62,12 +70,7 @@ def config_parameters() -> list[inspect.Parameter]:
 
 def _with_config_options(command):
     """Give ``command`` the config options ahead of its own, and pass them in as ``**options``."""
-    own = [p for p in inspect.signature(command, eval_str=True).parameters.values()
-           if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    params = config_parameters() + own
-    command.__signature__ = inspect.Signature(params)
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    return command
+    return with_parameters(command, config_parameters() + keyword_parameters(command))
 
 
 @app.command("train")

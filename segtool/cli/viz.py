@@ -78,9 +78,7 @@ def show_mask(
     quiet: Quiet = False,
 ) -> None:
     """Colourise an index mask, optionally over its image, with outlines and a legend."""
-    from segtool.core.console import set_quiet
 
-    set_quiet(quiet)
     void_rgb = _parse_rgb(ignore_color, "--ignore-color")
     if output is None and not term:
         raise typer.BadParameter("give an output file (- for stdout) or use --term", param_hint="--output")
@@ -147,9 +145,7 @@ def compare(
     quiet: Quiet = False,
 ) -> None:
     """Grid of samples: rows = samples, columns = image / prediction / ground truth."""
-    from segtool.core.console import set_quiet
 
-    set_quiet(quiet)
     preds, gts = preds or [], gts or []
     if not preds and not gts:
         raise typer.BadParameter("give --pred and/or --gt masks to compare", param_hint="--pred/--gt")
@@ -196,9 +192,7 @@ def plot_log(
     quiet: Quiet = False,
 ) -> None:
     """Loss, pixel accuracy, mIoU and learning rate against epoch from a run's metrics.jsonl."""
-    from segtool.core.console import set_quiet
 
-    set_quiet(quiet)
     width_height = hw_option(size, "--size", order="wh", square=False, minimum=64, maximum=10000)
     write = output is not None or not term
     output = output if output is not None else str(run_dir / "curves.png")
