@@ -100,3 +100,12 @@ def test_debug_env_shows_traceback(cli):
 def test_bad_option_exits_2(cli):
     result = cli("info", "--no-such-option")
     assert result.exit_code == 2
+
+
+def test_quiet_silences_notices_of_any_command(cli, tmp_path):
+    loud = cli("make-demo-data", tmp_path / "a", "--train", "2", "--val", "1")
+    assert loud.exit_code == 0 and "wrote" in loud.stderr
+    quiet = cli("make-demo-data", tmp_path / "b", "--train", "2", "--val", "1", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    again = cli("make-demo-data", tmp_path / "c", "--train", "2", "--val", "1")  # the next command is loud again
+    assert "wrote" in again.stderr
