@@ -143,3 +143,17 @@ def test_options_of_every_kind_reach_the_config(cli, tmp_path, monkeypatch):
     for key in ("hflip", "scale", "normalize", "model_options", "device", "threads", "val_split", "save_every"):
         assert f"{key}: " in result.stdout and any(line.startswith(f"{key}: ") and line.endswith("# command line")
                                                     for line in result.stdout.splitlines()), key
+
+
+def test_a_demo_preset_with_another_schedule_drops_the_recipes_schedule_options():
+    from types import SimpleNamespace
+
+    from segtool.engine.config_layers import resolve_config
+
+    info = SimpleNamespace(recipe={"schedule": "poly", "schedule_options": {"power": 0.9},
+                                   "demo": {"schedule": "onecycle"}}, normalization=None)
+    resolved = resolve_config("fcn8", info, use_demo=True)
+    assert resolved.config.schedule == "onecycle" and "power" not in resolved.config.schedule_options
+    kept = resolve_config("fcn8", SimpleNamespace(recipe={"schedule": "poly", "schedule_options": {"power": 0.9}},
+                                                  normalization=None), use_demo=True)
+    assert kept.config.schedule_options == {"power": 0.9}

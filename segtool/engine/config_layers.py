@@ -76,7 +76,11 @@ def resolve_config(model: str, model_info, file_values: dict | None = None, cli_
             # one thread keeps the demo at ~3.5 min whatever else runs (benchmarks/README.md).
             preset["threads"] = default_threads()
         before = {k: (values[k], sources[k]) for k in preset}
+        recipe_schedule = values["schedule"]
         overlay({k: coerce_value(k, v) for k, v in preset.items()}, "demo preset")
+        if values["schedule"] != recipe_schedule:  # the recipe's schedule options are for its own schedule
+            values["schedule_options"] = dict(preset.get("schedule_options") or {})
+            sources["schedule_options"] = "demo preset"
         demo_changes = {k: (old, values[k], source) for k, (old, source) in before.items() if old != values[k]}
         overlay({"format": "demo"}, "demo preset")
     file_model = (file_values or {}).get("model")
