@@ -49,10 +49,10 @@ def test_bad_val_fraction_leaves_no_run_dir(cli, tmp_path):
 
 
 def test_input_scale_scores_at_full_label_resolution(cli, tmp_path):
-    from segtool.engine.evaluate import scaled_logits
+    from segtool.engine.inference import model_logits
 
     model = torch.nn.Conv2d(3, 4, 1)
-    logits = scaled_logits(model, torch.rand(2, 3, 36, 50), 32, None, None, 0.5)
+    logits = model_logits(model, torch.rand(2, 3, 36, 50), 32, None, None, input_scale=0.5)
     assert logits.shape == (2, 4, 36, 50)
     data = make_segnet_camvid(tmp_path / "CamVid", size=(36, 48))
     out = tmp_path / "run"

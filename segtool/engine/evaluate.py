@@ -52,7 +52,7 @@ def run_validation(model, loader, *, num_classes: int, device: torch.device, mul
             images = to_device(images, device, channels_last)
             masks = masks.to(device, non_blocking=True)
             with autocast(device, amp):
-                logits = scaled_logits(model, images, multiple, window, stride, input_scale, tta)
+                logits = model_logits(model, images, multiple, window, stride, tta, input_scale)
             logits = logits.float()
             if loss_fn is not None:
                 loss_sum += float(loss_fn.single(logits, masks)) * images.shape[0]
@@ -75,20 +75,6 @@ def run_validation(model, loader, *, num_classes: int, device: torch.device, mul
     loss_sum, images_seen = all_reduce_sum([loss_sum, float(images_seen)], device)
     loss = loss_sum / images_seen if (loss_fn is not None and images_seen) else None
     return Validation(confusion.numpy(), confusion.compute(class_names), loss, int(images_seen))
-
-
-def scaled_logits(model, images: torch.Tensor, multiple: int, window, stride, input_scale: float,
-                  tta=None) -> torch.Tensor:
-    """model_logits at ``input_scale`` times the image size, resized back to the image size."""
-    if input_scale == 1.0:
-        return model_logits(model, images, multiple, window, stride, tta)
-    import torch.nn.functional as F
-
-    height, width = images.shape[-2:]
-    size = (max(1, round(height * input_scale)), max(1, round(width * input_scale)))
-    small = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=input_scale < 1)
-    logits = model_logits(model, small, multiple, window, stride, tta)
-    return F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False)
 
 
 # -- reporting ------------------------------------------------------------------------------------

@@ -92,14 +92,28 @@ def sliding_window_logits(model, images: torch.Tensor, window: tuple[int, int], 
 
 
 def model_logits(model, images: torch.Tensor, multiple: int, window: tuple[int, int] | None = None,
-                 stride: tuple[int, int] | None = None, tta: TTA | None = None) -> torch.Tensor:
+                 stride: tuple[int, int] | None = None, tta: TTA | None = None,
+                 input_scale: float = 1.0) -> torch.Tensor:
     """Logits at the input's size: sliding windows when ``window`` is given, else one padded pass;
-    with ``tta``, the log of the probabilities averaged over flips and scales."""
+    with ``tta``, the log of the probabilities averaged over flips and scales. ``input_scale`` != 1
+    (a model trained with --input-scale) runs the model on resized images and resizes its logits back."""
+    if input_scale != 1.0:
+        return _rescaled_logits(model, images, multiple, window, stride, tta, input_scale)
     if tta is not None:
         return tta_logits(model, images, multiple, window, stride, tta)
     if window is not None:
         return sliding_window_logits(model, images, window, stride, multiple)
     return padded_logits(model, images, multiple)
+
+
+def _rescaled_logits(model, images, multiple, window, stride, tta, input_scale: float) -> torch.Tensor:
+    import torch.nn.functional as F
+
+    height, width = images.shape[-2:]
+    size = (max(1, round(height * input_scale)), max(1, round(width * input_scale)))
+    small = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=input_scale < 1)
+    logits = model_logits(model, small, multiple, window, stride, tta)
+    return F.interpolate(logits.float(), size=(height, width), mode="bilinear", align_corners=False)
 
 
 # -- test-time augmentation -----------------------------------------------------------------------

@@ -77,8 +77,7 @@ def predicted_labels(checkpoint: dict, dataset, indices, device, *, tta=None, wi
     import torch
 
     from segtool.engine.checkpoint import model_from_checkpoint
-    from segtool.engine.evaluate import scaled_logits
-    from segtool.engine.inference import labels_from_logits
+    from segtool.engine.inference import labels_from_logits, model_logits
     from segtool.engine.speed import autocast
     from segtool.models import size_multiple
 
@@ -90,7 +89,7 @@ def predicted_labels(checkpoint: dict, dataset, indices, device, *, tta=None, wi
         for index in indices:
             image, _mask = dataset[index]
             with autocast(device, amp):
-                logits = scaled_logits(model, image[None].to(device), multiple, window, stride, scale, tta)
+                logits = model_logits(model, image[None].to(device), multiple, window, stride, tta, scale)
             out.append(labels_from_logits(logits.float())[0].cpu().numpy().astype(np.uint8))
     return out
 

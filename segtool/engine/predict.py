@@ -33,6 +33,7 @@ class Predictor:
     window: tuple[int, int] | None = None
     stride: tuple[int, int] | None = None
     tta: object | None = None  # engine.inference.TTA (--tta)
+    input_scale: float = 1.0  # the model was trained on images resized by this (--input-scale)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict, device: torch.device, *, amp: bool = False,
@@ -43,7 +44,8 @@ class Predictor:
         from segtool.models import size_multiple
 
         return cls(model_from_checkpoint(checkpoint, device), device, size_multiple(checkpoint["model_name"]),
-                   checkpoint["config"].get("normalize"), amp, window, stride, tta)
+                   checkpoint["config"].get("normalize"), amp, window, stride, tta,
+                   float(checkpoint["config"].get("input_scale") or 1.0))
 
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255)
@@ -60,7 +62,8 @@ class Predictor:
         """H x W x 3 uint8 images of one size -> H x W uint8 label maps."""
         batch = torch.stack([self.to_tensor(img) for img in images]).to(self.device)
         with autocast(self.device, self.amp):
-            logits = model_logits(self.model, batch, self.multiple, self.window, self.stride, self.tta)
+            logits = model_logits(self.model, batch, self.multiple, self.window, self.stride, self.tta,
+                                  self.input_scale)
         labels = labels_from_logits(logits.float()).to(torch.uint8).cpu().numpy()
         return list(labels)
 
