@@ -38,6 +38,11 @@ SKIP = {
     "make test": "runs the whole test suite",
     "pip install": "installs packages",
     "torchrun": "several processes and GPUs (tests/test_ddp.py runs DDP on CPU with gloo)",
+    "segtool download": "fetches or unpacks the published datasets (CamVid ~180 MB, bag ~80 MB); "
+                        "tests/test_download.py installs tiny copies in their layouts",
+    "segtool evaluate runs/camvid_cpu": "needs the trained run of the block's train line (an hour on 2 cores)",
+    "segtool evaluate runs/bag_cpu": "needs the trained run of the block's train line (20-30 minutes)",
+    "segtool plot-log runs/camvid_cpu": "needs the trained run of the block's train line",
 }
 # (regex on the command, options appended, why): the checked-cheap forms of heavy commands.
 CHEAP_RULES = [
@@ -173,6 +178,15 @@ def _make_workspace(root: Path, fixtures: Path) -> None:
     rgb.mkdir()
     for mask in sorted((voc / "SegmentationClass").glob("*.png")):
         Image.open(mask).convert("RGB").save(rgb / mask.name)
+    (root / "data" / "CamVid").symlink_to(fixtures / "camvid-segnet11-mini")  # SegNet's layout, a few frames
+    bag = root / "data" / "bag"
+    for sub in ("bag_data", "bag_data_msk"):  # the bag set's published layout, two tiny photos
+        (bag / sub).mkdir(parents=True)
+    for i in range(2):
+        _photo(bag / "bag_data" / f"{i}.jpg", i)
+        grey = np.zeros((48, 64), np.uint8)
+        grey[10:30, 20:50] = 255
+        Image.fromarray(grey).save(bag / "bag_data_msk" / f"{i}.jpg")
     camvid = root / "camvid"
     (camvid / "train_labels").mkdir(parents=True)
     shutil.copy(fixtures / "camvid32" / "class_dict.csv", camvid / "class_dict.csv")
