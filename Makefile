@@ -38,6 +38,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fcn8_head.py
 	$(BIN)/python benchmarks/stylize.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/train_kit.py
+	$(BIN)/python benchmarks/deploy.py
+	$(BIN)/python benchmarks/threads.py
+# Not in `bench`: they need the real datasets (segtool download) or run for many minutes.
+#   benchmarks/real_data.py --camvid data/CamVid --bag data/bag
+#   benchmarks/boxes.py --dataset   (1M x 1M grouped boxes)   benchmarks/boxes.py --readers 1000000
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
