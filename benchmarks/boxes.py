@@ -128,21 +128,25 @@ def bench_multibox_prior(repeats: int) -> None:
           f"ratio {ours / base:.2f}x (goal <= 1.00x); identical output: {same}")
 
 
-def bench_anchors_all_cli() -> None:
-    root = str(Path(__file__).resolve().parent.parent)
+def segtool_in_child(argv: list[str]) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run ``segtool ARGV`` in a fresh process: (its output, wall seconds, its peak RSS in MB). The child
+    imports nothing beyond what the command does, so the peak is the command's own."""
     code = ("import runpy, sys\n"
-            f"sys.path.insert(0, {root!r})\n"
-            "from benchmarks.boxes import peak_rss_mb\n"
-            "sys.argv = ['segtool', 'anchors', '--size', '561x728', '--all', '--quiet']\n"
+            "sys.argv = ['segtool', *sys.argv[1:]]\n"
             "try:\n    runpy.run_module('segtool', run_name='__main__')\n"
             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "sys.stderr.write(str(peak_rss_mb()))\n")
+            "peak = next(l for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+            "sys.stderr.write(str(int(peak.split()[1]) / 1024))\n")
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
-    seconds = time.perf_counter() - start
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, check=True)
+    return proc, time.perf_counter() - start, float(proc.stderr.decode().split()[-1])
+
+
+def bench_anchors_all_cli() -> None:
+    proc, seconds, peak = segtool_in_child(["anchors", "--size", "561x728", "--all", "--quiet"])
     rows = proc.stdout.count(b"\n") - 1
     print(f"segtool anchors --size 561x728 --all: {rows:,} rows ({len(proc.stdout) / 2**20:.0f} MiB of CSV) "
-          f"in {seconds:.1f} s, peak RSS {float(proc.stderr.decode().split()[-1]):.0f} MB")
+          f"in {seconds:.1f} s, peak RSS {peak:.0f} MB")
 
 
 def detection_like(n: int, seed: int, extent: float, groups: int = 1):
@@ -181,24 +185,11 @@ def bench_grouped(groups: int, per_group: int, tmp: Path) -> None:
     a_csv, b_csv = tmp / "truth.csv", tmp / "pred.csv"
     _write_csv(a_csv, truth, image)
     _write_csv(b_csv, pred, image, shuffle_seed=4)  # predictions unsorted: groups not contiguous
-    root = str(Path(__file__).resolve().parent.parent)
-    # The child must not import this module (it imports torch): the command itself never does.
-    code = ("import runpy, sys\n"
-            f"sys.path.insert(0, {root!r})\n"
-            "def peak_rss_mb():\n"
-            "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024\n"
-            f"sys.argv = ['segtool', 'iou', {str(a_csv)!r}, {str(b_csv)!r}, '--best', '--group', 'image', '--csv', '-q']\n"
-            "try:\n    runpy.run_module('segtool', run_name='__main__')\n"
-            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "sys.stderr.write(str(peak_rss_mb()))\n")
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
-    seconds = time.perf_counter() - start
+    proc, seconds, peak = segtool_in_child(["iou", str(a_csv), str(b_csv), "--best", "--group", "image", "--csv", "-q"])
     rows = proc.stdout.count(b"\n") - 1
     print(f"segtool iou A B --best --group image, {n:,} x {n:,} boxes in {groups:,} groups "
           f"({a_csv.stat().st_size / 2**20:.0f} + {b_csv.stat().st_size / 2**20:.0f} MiB CSV, B unsorted): "
-          f"{rows:,} rows in {seconds:.1f} s, peak RSS "
-          f"{float(proc.stderr.decode().split()[-1]):.0f} MB (goal < 30 s, < 1024 MB)")
+          f"{rows:,} rows in {seconds:.1f} s, peak RSS {peak:.0f} MB (goal < 30 s, < 1024 MB)")
     grouping = Grouping(image, image, list(range(groups)), np.arange(n), GroupSummary(groups, 0, 0, 0))
     start = time.perf_counter()
     ours = [np.concatenate(p) for p in zip(*grouped_matches(truth, pred, grouping, best=True, min_iou=None), strict=True)]
