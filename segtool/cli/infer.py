@@ -57,7 +57,8 @@ def evaluate(
                                                 show_default=False)] = None,
     binary: Annotated[bool, typer.Option("--binary", help="Binary masks: grey values >= 128 are class 1 "
                                          "(default: as trained).")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch (padded).")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch (images of one size "
+                                            "only, so batching never changes a score).")] = 1,
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader workers.")] = 0,
     sliding_window: SlidingWindow = False,
     window: Window = None,

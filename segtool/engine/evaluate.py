@@ -171,6 +171,10 @@ def evaluate_checkpoint(checkpoint: dict, source, split: str, device: torch.devi
                                     per_image=per_image.matrices if per_image is not None else None)
         except SegtoolError as exc:
             raise segtool_error_from_worker(exc) from None
+    order = getattr(loader.batch_sampler, "order", None)
+    if per_image is not None and order is not None:  # size-grouped batches: back to dataset order
+        per_image.matrices = [matrix for _index, matrix in sorted(zip(order, per_image.matrices, strict=True),
+                                                                   key=lambda pair: pair[0])]
     return result, names
 
 

@@ -156,9 +156,49 @@ def train_loader(dataset, *, batch_size: int, seed: int, info: DistInfo, workers
     return loader, sampler
 
 
+class SizeGroupedBatches(Sampler):
+    """Evaluation batches that hold images of one size only.
+
+    Padding a batch of mixed sizes changes what a model with global context sees (BiSeNetV2's
+    global pooling averages over the padded band too), so batched scores would differ from scoring
+    one image at a time. Sizes come from the image headers; ``order`` is the flattened index order,
+    for callers that collect per-image results."""
+
+    def __init__(self, indices: list[int], sizes: list[tuple[int, int]], batch_size: int):
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index in indices:
+            groups.setdefault(sizes[index], []).append(index)
+        size = max(1, int(batch_size))
+        self.batches = [group[start:start + size] for group in groups.values()
+                        for start in range(0, len(group), size)]
+        self.order = [index for batch in self.batches for index in batch]
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _image_sizes(dataset) -> list[tuple[int, int]] | None:
+    """(width, height) of every sample from its image header; None where the dataset has no files."""
+    samples = getattr(dataset, "samples", None)
+    if not samples or not isinstance(samples[0], tuple):
+        return None
+    from segtool.data.images import image_size
+
+    return [image_size(image) for image, _mask in samples]
+
+
 def eval_loader(dataset, *, batch_size: int, info: DistInfo, workers: int, multiple: int,
                 device: torch.device) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, sampler=ShardSampler(len(dataset), info),
+    """Batches in dataset order when every image has one size, else grouped by size (SizeGroupedBatches)."""
+    shard = ShardSampler(len(dataset), info)
+    sizes = _image_sizes(dataset) if batch_size > 1 else None
+    if sizes is not None and len(set(sizes)) > 1:
+        return DataLoader(dataset, batch_sampler=SizeGroupedBatches(shard.indices, sizes, batch_size),
+                          collate_fn=PadCollate(multiple), **_loader_options(workers, device))
+    return DataLoader(dataset, batch_size=batch_size, sampler=shard,
                       collate_fn=PadCollate(multiple), **_loader_options(workers, device))
 
 
