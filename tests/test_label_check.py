@@ -100,4 +100,4 @@ def test_voc_stats_reports_binary_hint(cli, tmp_path):
     assert "--binary" in result.stderr
     result = cli("voc-stats", root, "--format", "folder", "--workers", "1", "--json", "--binary")
     assert result.exit_code == 0, result.stderr
-    assert "label check" not in result.stderr.split("--val-fraction")[0] or True
+    assert "label check" not in result.stderr  # thresholded: nothing left to warn about

@@ -3,6 +3,7 @@ SegNet's CamVid at 360x480-like sizes (not multiples of 32), explicit --images/-
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,29 @@ def test_val_fraction_option_validated():
 
     with pytest.raises(SegtoolError, match="--val-fraction"):
         resolve_config("fcn8", get_model_info("fcn8"), cli_values={"val_fraction": 1.0})
+
+
+def test_voc_stats_reads_the_split_and_folders_train_uses(cli, tmp_path):
+    root = make_bag(tmp_path / "bag", count=10)
+    args = ("voc-stats", root, "--format", "folder", "--binary", "--workers", "1", "--json")
+    held_out = json.loads(cli(*args, "--val-fraction", "0.2", "--split", "val").stdout)
+    train = json.loads(cli(*args, "--val-fraction", "0.2", "--split", "train").stdout)
+    assert (held_out["images"], train["images"]) == (2, 8)
+    every = json.loads(cli(*args, "--val-fraction", "0.2", "--split", "all").stdout)
+    assert every["images"] == 10 and every["splits"] == {"train": 8, "val": 2}
+    explicit = cli("voc-stats", tmp_path, "--format", "folder", "--binary", "--workers", "1", "--json",
+                   "--images", root / "bag_data", "--masks", root / "bag_data_msk")
+    assert explicit.exit_code == 0, explicit.stderr
+    assert json.loads(explicit.stdout)["images"] == 10
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--val-fraction", "1.5"), "error: --val-fraction: must be between 0 and 1"),
+    (("--images", "bag/bag_data"), "error: --images: --images and --masks go together"),
+    (("--format", "camvid", "--val-fraction", "0.1"), "need --format folder"),
+])
+def test_voc_stats_layout_options_refused_cleanly(cli, tmp_path, extra, message):
+    root = make_bag(tmp_path / "bag", count=4)
+    result = cli("voc-stats", root, "--format", "folder", *extra)
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -188,6 +188,21 @@ def make_demo_data(
         emit_json({"root": str(root), **manifest})
 
 
+def _folder_layout(fmt: str, images: str | None, masks: str | None, val_fraction: float | None, split_seed: int):
+    """The folder format's layout options (the ones train records), refused for other formats."""
+    from segtool.data.folder import FolderLayout
+
+    if fmt != "folder" and (images or masks or val_fraction is not None):
+        raise typer.BadParameter("--images, --masks and --val-fraction need --format folder",
+                                 param_hint="--format")
+    if bool(images) != bool(masks):
+        raise typer.BadParameter("--images and --masks go together", param_hint="--images")
+    if val_fraction is not None and not 0 < val_fraction < 1:
+        raise typer.BadParameter(f"must be between 0 and 1 (exclusive), got {val_fraction}",
+                                 param_hint="--val-fraction")
+    return FolderLayout(images, masks, val_fraction, split_seed)
+
+
 @app.command("voc-stats")
 def voc_stats(
     root: Annotated[Path | None, typer.Argument(
@@ -211,6 +226,14 @@ def voc_stats(
         "--binary", help="Binary masks: grey values >= 128 are class 1 (0/255 PNG or JPEG masks).")] = False,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Exit with status 1 when any problem (missing, unreadable, bad labels) is found.")] = False,
+    images: Annotated[str | None, typer.Option(
+        "--images", metavar="DIR", help="Image folder (folder format, with --masks; default: detected).")] = None,
+    masks: Annotated[str | None, typer.Option(
+        "--masks", metavar="DIR", help="Mask folder (folder format, with --images).")] = None,
+    val_fraction: Annotated[float | None, typer.Option(
+        "--val-fraction", metavar="F", help="The seeded train/val split train uses (folder format without "
+        "split lists): --split train|val|all then means its parts.")] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the --val-fraction split.")] = 0,
     json_out: Json = False,
     quiet: Quiet = False,
 ) -> None:
@@ -223,6 +246,7 @@ def voc_stats(
     _choice(fmt, FORMATS, "--format")
     _choice(split, SPLIT_CHOICES, "--split")
     crop_hw = hw_option(crop, "--crop")
+    layout = _folder_layout(fmt, images, masks, val_fraction, split_seed)
     if root is None:
         if fmt != "voc":
             raise typer.BadParameter(f"--format {fmt} needs a ROOT folder", param_hint="ROOT")
@@ -231,12 +255,12 @@ def voc_stats(
         from segtool.data.label_check import check_dataset
 
         check_dataset(fmt, root, "train" if split == "all" else split, None, palette=palette,
-                      binary=binary).report(strict=False)
+                      binary=binary, layout=layout).report(strict=False)
     with progress() as bar:
         task = bar.add_task("voc-stats", total=None)
         report = dataset_stats(fmt, root, split, crop=crop_hw, mean_std=mean_std,
                                workers=workers or default_workers(), palette=palette, binary=binary,
-                               download=download, on_sample=lambda: bar.advance(task))
+                               download=download, on_sample=lambda: bar.advance(task), layout=layout)
     render_stats(report)
     if json_out:
         emit_json(report)

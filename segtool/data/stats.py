@@ -186,6 +186,15 @@ def split_sizes(source: SplitFiles) -> dict[str, int]:
     return counts
 
 
+def _member_counts(memberships: list[tuple[str, ...]]) -> dict[str, int]:
+    """Images per split of a folder dataset (its split folders, lists or --val-fraction parts)."""
+    counts: dict[str, int] = {}
+    for member in memberships:
+        for name in member:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def _camvid_samples(root: Path, split: str) -> list:
     if camvid.detect_layout(root, split) == "segnet11":
         return camvid.segnet_samples(root, split, check=False)
@@ -193,19 +202,22 @@ def _camvid_samples(root: Path, split: str) -> list:
 
 
 def gather_sources(fmt: str, root: Path, split: str, *, palette: str | None = None,
-                   binary: bool = False, download: bool = False) -> tuple[SplitFiles, list[tuple[Path, Path]], list[tuple[str, ...]]]:
-    """The source, its samples and each sample's splits; ``all`` = every split, each sample once."""
+                   binary: bool = False, download: bool = False,
+                   layout=None) -> tuple[SplitFiles, list[tuple[Path, Path]], list[tuple[str, ...]]]:
+    """The source, its samples and each sample's splits; ``all`` = every split, each sample once.
+    ``layout``: the folder format's --images/--masks folders and --val-fraction split."""
     if download and fmt == "voc":
         resolve_split(fmt, root, "train", palette=palette, download=True, check=False)
-    if split != "all" or fmt == "folder":  # a folder without split subfolders is one split already
-        source = resolve_split(fmt, root, split, palette=palette, binary=binary, check=False)
+    generated_split = layout is not None and layout.val_fraction is not None
+    if split != "all" or (fmt == "folder" and not generated_split):  # a folder without splits is one split
+        source = resolve_split(fmt, root, split, palette=palette, binary=binary, check=False, layout=layout)
         return source, source.samples, [(split,)] * len(source.samples)
     names = ("train", "val", "test") if fmt == "camvid" else ("train", "val")
     first = None
     order: dict[tuple[Path, Path], list[str]] = {}
     for name in names:
         try:
-            source = resolve_split(fmt, root, name, palette=palette, binary=binary, check=False)
+            source = resolve_split(fmt, root, name, palette=palette, binary=binary, check=False, layout=layout)
         except SegtoolError:
             if name == names[0] and fmt != "camvid":
                 raise
@@ -221,10 +233,10 @@ def gather_sources(fmt: str, root: Path, split: str, *, palette: str | None = No
 
 def dataset_stats(fmt: str, root: str | Path, split: str = "train", *, crop: tuple[int, int] | None = None,
                   mean_std: bool = False, workers: int = 1, palette: str | None = None, binary: bool = False,
-                  download: bool = False, on_sample=None) -> dict:
+                  download: bool = False, on_sample=None, layout=None) -> dict:
     """All statistics of one split as a JSON-ready dict (see ``segtool voc-stats --help``)."""
     source, samples, memberships = gather_sources(fmt, Path(root), split, palette=palette, binary=binary,
-                                                  download=download)
+                                                  download=download, layout=layout)
     tasks = []
     acc = StatsAccumulator(source.palette.num_classes, crop, memberships)
     for index, (image_path, mask_path) in enumerate(samples):
@@ -276,7 +288,7 @@ def _report(source: SplitFiles, samples, acc: StatsAccumulator, split: str, crop
     report: dict = {
         "root": str(source.root), "format": source.format, "split": split,
         "palette": source.palette.name, "num_classes": nc,
-        "splits": split_sizes(source),
+        "splits": split_sizes(source) if source.format != "folder" else _member_counts(acc.memberships),
         "images": len(samples), "measured": acc.measured,
         "problems": sorted(acc.problems, key=lambda p: (p["file"], p["problem"])),  # workers finish in any order
         "image_size": None,
