@@ -182,3 +182,25 @@ def test_predict_onnx_without_onnxruntime_names_the_extra(cli, images, tmp_path,
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     result = cli("predict", model, images, "--out-dir", tmp_path / "out")
     assert result.exit_code == 1 and "needs onnxruntime" in result.stderr and "segtool[onnx]" in result.stderr
+
+
+@pytest.mark.slow
+def test_onnx_predict_honours_the_trained_input_scale(cli, checkpoint, images, tmp_path):
+    """A model trained with --input-scale 0.5 sees images at half size, from the .onnx as from the .pt."""
+    from segtool.deploy.onnx_model import onnx_predictor
+    from segtool.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    scaled = load_checkpoint(checkpoint)
+    scaled["config"]["input_scale"] = 0.5
+    save_checkpoint(scaled, tmp_path / "scaled.pt")
+    out = tmp_path / "scaled.onnx"
+    result = cli("export", tmp_path / "scaled.pt", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    predictor, _palette, meta = onnx_predictor(out)
+    assert meta["input_scale"] == 0.5 and predictor.input_scale == 0.5
+    for model, name in ((tmp_path / "scaled.pt", "torch"), (out, "onnx")):
+        result = cli("predict", model, images / "a.png", "-o", tmp_path / f"{name}.png", "--device", "cpu")
+        assert result.exit_code == 0, result.stderr
+    eager = np.asarray(Image.open(tmp_path / "torch.png"))
+    exported = np.asarray(Image.open(tmp_path / "onnx.png"))
+    assert eager.shape == (70, 90) and (eager == exported).mean() > 0.99

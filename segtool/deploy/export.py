@@ -61,10 +61,12 @@ def export_metadata(source: ModelSource) -> dict:
     from segtool.models import size_multiple
 
     ckpt = source.checkpoint or {}
+    config = ckpt.get("config") or {}
     return {"format": EXPORT_FORMAT, "segtool_version": __version__, "model": source.name,
             "num_classes": int(ckpt.get("num_classes", source.out_channels)), "out_channels": source.out_channels,
             "class_names": list(ckpt.get("class_names") or []), "palette": list(ckpt.get("palette") or []),
-            "ignore_color": ckpt.get("ignore_color"), "normalize": (ckpt.get("config") or {}).get("normalize"), "crop": (ckpt.get("config") or {}).get("crop"),
+            "ignore_color": ckpt.get("ignore_color"), "normalize": config.get("normalize"), "crop": config.get("crop"),
+            "input_scale": float(config.get("input_scale") or 1.0),  # predict resizes by it, as for the checkpoint
             "size_multiple": size_multiple(source.name), "input": "images: N x 3 x H x W float32, RGB / 255, "
             "then normalised", "output": "logits: N x C x H x W"}
 

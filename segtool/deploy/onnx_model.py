@@ -103,5 +103,5 @@ def onnx_predictor(path: str | os.PathLike, *, classes: str | None = None, threa
 
     runner, meta, palette = load_onnx_model(path, classes=classes, threads=threads)
     predictor = Predictor(runner, torch.device("cpu"), int(meta.get("size_multiple") or 1), meta.get("normalize"),
-                          window=window, stride=stride)
+                          window=window, stride=stride, input_scale=float(meta.get("input_scale") or 1.0))
     return predictor, palette, meta
