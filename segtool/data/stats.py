@@ -188,11 +188,7 @@ def split_sizes(source: SplitFiles) -> dict[str, int]:
 
 def _member_counts(memberships: list[tuple[str, ...]]) -> dict[str, int]:
     """Images per split of a folder dataset (its split folders, lists or --val-fraction parts)."""
-    counts: dict[str, int] = {}
-    for member in memberships:
-        for name in member:
-            counts[name] = counts.get(name, 0) + 1
-    return counts
+    return dict(Counter(name for member in memberships for name in member))
 
 
 def _camvid_samples(root: Path, split: str) -> list:
