@@ -41,7 +41,7 @@ SKIP = {
     "segtool download": "fetches or unpacks the published datasets (CamVid ~180 MB, bag ~80 MB); "
                         "tests/test_download.py installs tiny copies in their layouts",
     "segtool evaluate runs/camvid_cpu": "needs the trained run of the block's train line (an hour on 2 cores)",
-    "segtool evaluate runs/bag_cpu": "needs the trained run of the block's train line (20-30 minutes)",
+    "segtool evaluate runs/bag_cpu": "needs the trained run of the block's train line (about 18 minutes)",
     "segtool plot-log runs/camvid_cpu": "needs the trained run of the block's train line",
 }
 # (regex on the command, options appended, why): the checked-cheap forms of heavy commands.
