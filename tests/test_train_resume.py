@@ -100,3 +100,29 @@ def test_sigint_saves_a_resumable_checkpoint_and_exits_130(tiny_demo, tmp_path):
     assert "SIGINT received" in rest and "--resume" in rest
     checkpoint = load_checkpoint(out / "last.pt")
     assert checkpoint["step"] >= 4 and checkpoint["optimizer"] is not None
+
+
+@pytest.mark.slow  # a subprocess that imports torch, with a loader worker
+def test_sigterm_to_the_whole_process_group_with_loader_workers_saves_and_exits_143(tiny_demo, tmp_path):
+    # `timeout`, `kill -- -PGID` and job schedulers signal every process of the group, loader workers included:
+    # only the main process may act on it (a worker that dies first turned the run into a traceback).
+    out = tmp_path / "t"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "segtool", "train", "fcn8", "--data", str(tiny_demo), "--format", "demo",
+           "--crop", "32", "--batch-size", "2", "--epochs", "200", "--workers", "1", "--device", "cpu", "--threads", "1",
+           "--out", str(out), "--model-option", f"width_mult={TINY_MODEL['width_mult']}"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        for line in proc.stderr:  # wait until training (and its worker) is under way
+            if line.startswith("epoch 1/200") or time.monotonic() > deadline:
+                break
+        os.killpg(proc.pid, signal.SIGTERM)
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert code == 143, rest
+    assert "Traceback" not in rest and "SIGTERM received" in rest and "--resume" in rest
+    assert load_checkpoint(out / "last.pt")["step"] >= 4

@@ -20,7 +20,7 @@ from segtool.core.errors import SegtoolError
 from segtool.data.sources import DataSource
 from segtool.engine.distributed import DistInfo
 from segtool.engine.inference import PadCollate
-from segtool.engine.signals import ignore_sigint_in_worker
+from segtool.engine.signals import ignore_stop_signals_in_worker
 
 # -- datasets -------------------------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ def worker_count(requested: int | None, world_size: int = 1) -> int:
 def _loader_options(workers: int, device: torch.device) -> dict:
     options = {"num_workers": workers, "pin_memory": device.type == "cuda"}
     if workers > 0:
-        options.update(persistent_workers=True, worker_init_fn=ignore_sigint_in_worker)
+        options.update(persistent_workers=True, worker_init_fn=ignore_stop_signals_in_worker)
     return options
 
 

@@ -62,6 +62,9 @@ def graceful_stop() -> Iterator[StopRequest]:
             signal.signal(sig, old)
 
 
-def ignore_sigint_in_worker(worker_id: int) -> None:
-    """DataLoader worker_init_fn: Ctrl-C goes to the whole process group; only the main process acts."""
+def ignore_stop_signals_in_worker(worker_id: int) -> None:
+    """DataLoader worker_init_fn: Ctrl-C, and SIGTERM from `timeout`, `kill -- -PGID` or a job scheduler, go to the
+    whole process group; only the main process acts on them (it saves, then shuts its workers down). Left to
+    torch's own handler, a worker dies on a SIGTERM that its parent did not send and the run ends in a traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
