@@ -78,24 +78,31 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_demo, tmp_path):
     assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
 
 
+def _interrupt_training(tiny_demo, out, *, workers: int, send) -> tuple[int, str]:
+    """Start a long tiny training run in its own process group, call ``send(proc)`` once it is under way;
+    return its exit code and the rest of its stderr."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "segtool", "train", "fcn8", "--data", str(tiny_demo), "--format", "demo",
+           "--crop", "32", "--batch-size", "2", "--epochs", "200", "--workers", str(workers), "--device", "cpu",
+           "--threads", "1", "--out", str(out), "--model-option", f"width_mult={TINY_MODEL['width_mult']}"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        for line in proc.stderr:  # wait until training (and any loader worker) is under way
+            if line.startswith("epoch 1/200") or time.monotonic() > deadline:
+                break
+        send(proc)
+        rest = proc.stderr.read()
+        return proc.wait(timeout=60), rest
+    finally:
+        proc.kill()
+
+
 @pytest.mark.slow  # a subprocess that imports torch
 def test_sigint_saves_a_resumable_checkpoint_and_exits_130(tiny_demo, tmp_path):
     out = tmp_path / "s"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "segtool", "train", "fcn8", "--data", str(tiny_demo), "--format", "demo",
-           "--crop", "32", "--batch-size", "2", "--epochs", "200", "--workers", "0", "--device", "cpu", "--threads", "1",
-           "--out", str(out), "--model-option", f"width_mult={TINY_MODEL['width_mult']}"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 90
-        for line in proc.stderr:  # wait until training is under way
-            if line.startswith("epoch 1/200") or time.monotonic() > deadline:
-                break
-        proc.send_signal(signal.SIGINT)
-        rest = proc.stderr.read()
-        code = proc.wait(timeout=60)
-    finally:
-        proc.kill()
+    code, rest = _interrupt_training(tiny_demo, out, workers=0, send=lambda proc: proc.send_signal(signal.SIGINT))
     assert code == 130, rest
     assert "SIGINT received" in rest and "--resume" in rest
     checkpoint = load_checkpoint(out / "last.pt")
@@ -107,22 +114,7 @@ def test_sigterm_to_the_whole_process_group_with_loader_workers_saves_and_exits_
     # `timeout`, `kill -- -PGID` and job schedulers signal every process of the group, loader workers included:
     # only the main process may act on it (a worker that dies first turned the run into a traceback).
     out = tmp_path / "t"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "segtool", "train", "fcn8", "--data", str(tiny_demo), "--format", "demo",
-           "--crop", "32", "--batch-size", "2", "--epochs", "200", "--workers", "1", "--device", "cpu", "--threads", "1",
-           "--out", str(out), "--model-option", f"width_mult={TINY_MODEL['width_mult']}"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        for line in proc.stderr:  # wait until training (and its worker) is under way
-            if line.startswith("epoch 1/200") or time.monotonic() > deadline:
-                break
-        os.killpg(proc.pid, signal.SIGTERM)
-        rest = proc.stderr.read()
-        code = proc.wait(timeout=60)
-    finally:
-        proc.kill()
+    code, rest = _interrupt_training(tiny_demo, out, workers=1, send=lambda proc: os.killpg(proc.pid, signal.SIGTERM))
     assert code == 143, rest
     assert "Traceback" not in rest and "SIGTERM received" in rest and "--resume" in rest
     assert load_checkpoint(out / "last.pt")["step"] >= 4
