@@ -3,7 +3,8 @@
 Parts (pick with --only; the data is never copied into the project):
   pipeline  on real CamVid at examples/camvid_cpu.yaml's settings, in ONE process: images/s of the
             training loader alone (decode + augment + collate, the recipe's --workers) and of the
-            training step alone (forward, loss, backward, SGD on batches already loaded). Goal: the
+            training step alone (forward, loss, backward, SGD on batches already loaded; the
+            recipe's --amp and --channels-last). Goal: the
             loader delivers >= 3x what the step consumes. Also the bag recipe's loader.
   check     seconds of the label check on the bag set (600 grey JPEG masks; goal: seconds).
   train     the full recipes (`segtool train ... --config examples/*_cpu.yaml`), then `segtool evaluate`
@@ -63,16 +64,20 @@ def step_rate(config, data_, steps: int) -> float:
     import torch
 
     from segtool.engine.builders import build_loss, build_model, build_optimizer
+    from segtool.engine.speed import autocast, channels_last, to_device
 
-    model = build_model(config, data_.info.num_classes).train()
+    cpu = torch.device("cpu")
+    # The recipe's --amp / --channels-last, as training applies them.
+    model = channels_last(build_model(config, data_.info.num_classes).train(), config.channels_last)
     optimizer = build_optimizer(model, config)
-    loss_fn = build_loss(config, data_, torch.device("cpu"))
+    loss_fn = build_loss(config, data_, cpu)
     iterator = iter(data_.train)
     batches = [next(iterator)[:2] for _ in range(steps + 1)]
     times = []
     for images, masks in batches:
         tic = time.perf_counter()
-        loss = loss_fn(model(images), masks)
+        with autocast(cpu, config.amp):
+            loss = loss_fn(model(to_device(images, cpu, config.channels_last)), masks)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -27,6 +27,18 @@ def autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=amp_dtype(device))
 
 
+def cpu_bf16_is_native() -> bool:
+    """Whether oneDNN runs bf16 natively here (AVX512-BF16 / AMX); elsewhere it is emulated."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def warn_slow_amp(device: torch.device, enabled: bool) -> None:
+    """--amp on a CPU without native bf16 runs slower than fp32: say so instead of letting it crawl."""
+    if enabled and device.type == "cpu" and not cpu_bf16_is_native():
+        warn("--amp on this CPU: it has no native bf16 (AVX512-BF16 or AMX), so bf16 autocast is emulated "
+             "and usually slower than fp32; drop --amp (amp: false in a --config file)")
+
+
 def make_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler:
     """A GradScaler for fp16 training on CUDA / NPU; a disabled one elsewhere."""
     use = enabled and device.type in ("cuda", "npu")

@@ -45,6 +45,7 @@ from segtool.engine.speed import (
     maybe_compile,
     seed_everything,
     set_deterministic,
+    warn_slow_amp,
 )
 from segtool.engine.train_records import log_epoch, metric_text, save_and_stop, save_checkpoints
 from segtool.engine.train_step import check_finite, train_one_epoch
@@ -145,6 +146,8 @@ def train(resolved: ResolvedConfig, source: DataSource, device: torch.device, ru
                                                 config.schedule_options),
                                 warmup_steps(total, config.warmup_steps, config.warmup_ratio), config.warmup)
         loss_fn = build_loss(config, data, device)
+        if dist.is_main:
+            warn_slow_amp(device, config.amp)
         created = False
         if dist.is_main:
             created = create_run_dir(run_dir, force=force, resuming=resume is not None)
