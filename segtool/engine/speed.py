@@ -29,7 +29,8 @@ def autocast(device: torch.device, enabled: bool):
 
 def cpu_bf16_is_native() -> bool:
     """Whether oneDNN runs bf16 natively here (AVX512-BF16 / AMX); elsewhere it is emulated."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)  # private op: may go away
+    return bool(torch.backends.mkldnn.is_available() and (probe is None or probe()))
 
 
 def warn_slow_amp(device: torch.device, enabled: bool) -> None:
